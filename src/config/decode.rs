@@ -77,11 +77,16 @@ impl<'a> Node<'a> {
 
     /// A child at `token` (an object key or an array index), with its pointer.
     pub fn child(&self, token: &str, value: &'a Value) -> Located<'a> {
+        let token = pointer_token(token);
+        let mut pointer = String::with_capacity(self.pointer.len() + 1 + token.len());
+        pointer.push_str(self.pointer);
+        pointer.push('/');
+        pointer.push_str(&token);
         Located {
             value,
             file: self.file,
             diag: self.diag,
-            pointer: format!("{}/{}", self.pointer, pointer_token(token)),
+            pointer,
         }
     }
 
@@ -218,6 +223,7 @@ impl<'a> Obj<'a> {
     pub fn get(&self, key: &'static str) -> Option<Located<'a>> {
         let value = self.map.get(key)?;
         self.used.borrow_mut().insert(key);
+        // Only keys present in the map are recorded, so `finish` can compare counts.
         if value.is_null() {
             return None;
         }
@@ -228,7 +234,13 @@ impl<'a> Obj<'a> {
     pub fn get_alias(&self, key: &'static str, aliases: &[&'static str]) -> Option<Located<'a>> {
         if let Some(v) = self.get(key) {
             for alias in aliases {
-                self.mark(alias);
+                if self.map.contains_key(*alias) {
+                    self.node.child(alias, &Value::Null).node().warning(
+                        format!("`{alias}` is ignored because `{key}` is also set"),
+                        Some(format!("`{alias}` is the old name of `{key}`; remove it")),
+                    );
+                    self.mark(alias);
+                }
             }
             return Some(v);
         }
@@ -254,7 +266,9 @@ impl<'a> Obj<'a> {
 
     /// Marks a key as known without decoding it (documented but unused upstream keys).
     pub fn mark(&self, key: &'static str) {
-        self.used.borrow_mut().insert(key);
+        if self.map.contains_key(key) {
+            self.used.borrow_mut().insert(key);
+        }
     }
 
     pub fn opt_str(&self, key: &'static str) -> Option<String> {
@@ -278,6 +292,9 @@ impl<'a> Obj<'a> {
     /// Reports every key that was not read as a warning: real files carry dead keys.
     pub fn finish(self) {
         let used = self.used.into_inner();
+        if used.len() == self.map.len() {
+            return;
+        }
         for key in self.map.keys() {
             if !used.contains(key.as_str()) {
                 let located = self.node.child(key, &Value::Null);

@@ -162,7 +162,7 @@ impl Fleet {
     /// upstream enumeration order that `run --all` keeps.
     pub fn guests(&self) -> Vec<GuestRef<'_>> {
         let mut cts: Vec<&Container> = self.lxc.containers.values().collect();
-        cts.sort_by_key(|c| c.id.to_string());
+        cts.sort_by_cached_key(|c| c.id.to_string());
         cts.into_iter()
             .map(GuestRef::Ct)
             .chain(self.vm.vms.iter().map(GuestRef::Vm))

@@ -47,32 +47,33 @@ pub fn check(fleet: &Fleet, diag: &Diagnostics) {
     let mut ips: BTreeMap<std::net::Ipv4Addr, GuestId> = BTreeMap::new();
     let mut macs: BTreeMap<super::values::Mac, GuestId> = BTreeMap::new();
     for g in fleet.guests() {
-        let file = fleet.file_of(g.kind());
-        let at = fleet.pointer_of(g);
+        // File names and pointers are formatted only when there is something to report.
+        let file = || fleet.file_of(g.kind());
+        let at = || fleet.pointer_of(g);
         // Clone parents: must exist, be of the same kind, and (containers) name a snapshot.
         if let Some(parent) = g.clone_from() {
             let key = match g {
                 GuestRef::Ct(_) => "clone_from_ctid",
                 GuestRef::Vm(_) => "clone_from_vmid",
             };
-            let ptr = format!("{at}/{key}");
+            let ptr = || format!("{}/{key}", at());
             match fleet.guest(parent) {
                 None => diag.push(
                     unknown_ref,
-                    &file,
-                    &ptr,
+                    &file(),
+                    &ptr(),
                     format!("clone source {parent} does not exist"),
                     Some(format!("define {parent} or fix {key}")),
                 ),
                 Some(p) if p.kind() != g.kind() => diag.error(
-                    &file,
-                    &ptr,
+                    &file(),
+                    &ptr(),
                     format!("clone source {parent} is a {}, but {} is a {}", p.kind(), g.id(), g.kind()),
                     Some("containers clone containers and VMs clone VMs".into()),
                 ),
                 Some(GuestRef::Ct(pc)) if pc.template_snapshot_name.is_none() => diag.error(
-                    &file,
-                    &ptr,
+                    &file(),
+                    &ptr(),
                     format!("clone source {parent} has no `template_snapshot_name`"),
                     Some(format!("add \"template_snapshot_name\": \"final-form\" to {parent}; clones start from that snapshot")),
                 ),
@@ -80,14 +81,19 @@ pub fn check(fleet: &Fleet, diag: &Diagnostics) {
             }
         }
         for (i, dep) in g.dependencies().iter().enumerate() {
-            let ptr = format!("{at}/dependencies/{i}");
+            let ptr = || format!("{}/dependencies/{i}", at());
             if *dep == g.id() {
-                diag.error(&file, &ptr, format!("{} depends on itself", g.id()), None);
+                diag.error(
+                    &file(),
+                    &ptr(),
+                    format!("{} depends on itself", g.id()),
+                    None,
+                );
             } else if fleet.guest(*dep).is_none() {
                 diag.push(
                     unknown_ref,
-                    &file,
-                    &ptr,
+                    &file(),
+                    &ptr(),
                     format!("dependency {dep} does not exist"),
                     Some("define it or remove it from dependencies".into()),
                 );
@@ -99,7 +105,7 @@ pub fn check(fleet: &Fleet, diag: &Diagnostics) {
                     if let Some(other) = ips.insert(cidr.addr, c.id) {
                         diag.error(
                             &lxc_file,
-                            &format!("{at}/network_config/ip"),
+                            &format!("{}/network_config/ip", at()),
                             format!("address {} is also given to {other}", cidr.addr),
                             None,
                         );
@@ -111,14 +117,14 @@ pub fn check(fleet: &Fleet, diag: &Diagnostics) {
                 if let Some(other) = macs.insert(mac, c.id) {
                     diag.error(
                         &lxc_file,
-                        &format!("{at}/mac_address"),
+                        &format!("{}/mac_address", at()),
                         format!("MAC {mac} is also given to {other}"),
                         None,
                     );
                 }
             }
             if c.network.is_none() && c.clone_from.is_none() {
-                diag.error(&lxc_file, &at, "missing required field `network_config`", Some("{\"bridge\": \"vmbr0\", \"ip\": \"10.254.10.11/24\", \"gw\": \"10.254.10.1\"}".into()));
+                diag.error(&lxc_file, &at(), "missing required field `network_config`", Some("{\"bridge\": \"vmbr0\", \"ip\": \"10.254.10.11/24\", \"gw\": \"10.254.10.1\"}".into()));
             }
         }
     }

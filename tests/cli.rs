@@ -1,0 +1,234 @@
+//! The command line as users type it: global options anywhere, formats, exit codes, completions.
+
+mod common;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn phoenix() -> Command {
+    let mut c = Command::cargo_bin("phoenix").unwrap();
+    c.env("NO_COLOR", "1").env_remove("PHOENIX_CONFIG_DIR");
+    c
+}
+
+fn example() -> String {
+    common::repo().join("config").display().to_string()
+}
+
+#[test]
+fn example_config_is_valid() {
+    phoenix()
+        .args(["validate", "--config-dir", &example()])
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("valid: 4 guest(s), 0 error(s)"));
+}
+
+#[test]
+fn global_options_before_or_after_the_subcommand() {
+    let a = phoenix()
+        .args(["--config-dir", &example(), "--output", "json", "graph"])
+        .output()
+        .unwrap();
+    let b = phoenix()
+        .args(["graph", "--output", "json", "--config-dir", &example()])
+        .output()
+        .unwrap();
+    assert!(a.status.success() && b.status.success());
+    assert_eq!(a.stdout, b.stdout);
+}
+
+#[test]
+fn config_dir_from_environment() {
+    phoenix()
+        .env("PHOENIX_CONFIG_DIR", example())
+        .args(["graph", "--format", "text"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("phoenix-worker"));
+}
+
+#[test]
+fn graph_json_shape() {
+    let out = phoenix()
+        .args(["graph", "--output", "json", "--config-dir", &example()])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["order"], serde_json::json!(["900", "901", "950", "951"]));
+    assert_eq!(
+        v["nodes"][0],
+        serde_json::json!({"id": "900", "kind": "lxc", "name": "phoenix-base"})
+    );
+    let edges = v["edges"].as_array().unwrap();
+    assert!(edges.contains(&serde_json::json!({"from": "901", "to": "950", "reason": "clone"})));
+    assert!(
+        edges.contains(&serde_json::json!({"from": "950", "to": "951", "reason": "dependency"}))
+    );
+}
+
+#[test]
+fn graph_targets_take_their_closure() {
+    let out = phoenix()
+        .args([
+            "graph",
+            "950",
+            "--output",
+            "json",
+            "--config-dir",
+            &example(),
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["order"], serde_json::json!(["900", "901", "950"]));
+}
+
+#[test]
+fn graph_dot_and_mermaid() {
+    phoenix()
+        .args(["graph", "--format", "dot", "--config-dir", &example()])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::starts_with("digraph phoenix {").and(predicate::str::contains(
+                "\"901\" -> \"950\" [label=\"clone\"",
+            )),
+        );
+    phoenix()
+        .args(["graph", "--format", "mermaid", "--config-dir", &example()])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::starts_with("graph LR")
+                .and(predicate::str::contains("g950 -.->|dependency| g951")),
+        );
+}
+
+#[test]
+fn unknown_target_is_a_usage_error() {
+    phoenix()
+        .args(["graph", "4242", "--config-dir", &example()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("guest 4242 is not defined"));
+    phoenix()
+        .args(["graph", "abc", "--config-dir", &example()])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn plan_lists_guests_in_order_with_states() {
+    let dir = tempfile::tempdir().unwrap();
+    // The plan's preflight checks host files: give it a template and the features.
+    let lxc =
+        std::fs::read_to_string(common::repo().join("config/phoenix_lxc_configs.json")).unwrap();
+    let template = dir.path().join("t.tar.zst");
+    std::fs::write(&template, b"").unwrap();
+    let lxc = lxc.replace(
+        "/var/cache/phoenix/templates/phoenix-bookworm-minbase.tar.zst",
+        template.to_str().unwrap(),
+    );
+    copy_dir(&common::repo().join("config"), dir.path());
+    std::fs::write(dir.path().join("phoenix_lxc_configs.json"), lxc).unwrap();
+    let out = phoenix()
+        .args(["plan", "951", "--output", "json", "--config-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = v["guests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["900", "901", "950", "951"]);
+    assert_eq!(
+        v["guests"][3]["states"],
+        serde_json::json!([
+            "defined",
+            "created",
+            "configured",
+            "running",
+            "customizing",
+            "completed"
+        ])
+    );
+    assert_eq!(v["guests"][0]["target"], false);
+    assert_eq!(v["guests"][3]["target"], true);
+}
+
+#[test]
+fn plan_preflight_turns_missing_host_files_into_errors() {
+    // The example's template tarball is not built here: plan must refuse with exit 2.
+    let out = phoenix()
+        .args(["plan", "--all", "--config-dir", &example()])
+        .output()
+        .unwrap();
+    if std::path::Path::new("/var/cache/phoenix/templates/phoenix-bookworm-minbase.tar.zst")
+        .exists()
+    {
+        return; // built by the demo on this machine
+    }
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/lxc_configs/900/template: template"));
+}
+
+#[test]
+fn plan_needs_targets_or_all() {
+    phoenix()
+        .args(["plan", "--config-dir", &example()])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        phoenix()
+            .args(["completions", shell])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("phoenix"));
+    }
+}
+
+#[test]
+fn help_has_examples() {
+    for cmd in ["validate", "graph", "plan", "completions"] {
+        phoenix()
+            .args([cmd, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Examples:"));
+    }
+}
+
+#[test]
+fn missing_config_dir_says_how_to_fix() {
+    phoenix()
+        .args(["validate", "--config-dir", "/nonexistent/phoenix"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--config-dir"));
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.path().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use phoenix::config::{validate, Diagnostic, Diagnostics, Fleet};
+use std::path::{Path, PathBuf};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The upstream project's real files, when the shared fixtures are present beside the checkout.
+pub fn upstream_head() -> Option<PathBuf> {
+    let p = repo().join("../shared/fixtures/upstream-head");
+    p.is_dir().then_some(p)
+}
+
+/// Loads a directory and checks it, returning every diagnostic.
+pub fn load(dir: &Path) -> (Option<Fleet>, Vec<Diagnostic>) {
+    let diag = Diagnostics::new();
+    match Fleet::load_dir(dir, &diag) {
+        Ok(fleet) => {
+            validate::check(&fleet, &diag);
+            (Some(fleet), diag.into_sorted())
+        }
+        Err(e) => panic!("load_dir({}) failed: {e}", dir.display()),
+    }
+}
+
+/// Writes `files` (name -> JSON value) into a fresh temp dir.
+pub fn write_dir(files: &[(&str, serde_json::Value)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, value) in files {
+        let path = dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, serde_json::to_vec_pretty(value).expect("json")).expect("write");
+    }
+    dir
+}

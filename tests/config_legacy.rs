@@ -1,0 +1,213 @@
+//! Every historical shape of the upstream files (UPSTREAM.md §7.3) loads into the current model.
+
+mod common;
+
+use phoenix::config::{GuestId, Severity};
+use serde_json::json;
+
+fn ok(dir: &std::path::Path) -> phoenix::config::Fleet {
+    let (fleet, diags) = common::load(dir);
+    let errors: Vec<_> = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    fleet.unwrap()
+}
+
+fn base_ct() -> serde_json::Value {
+    json!({"name": "base", "memory_mb": 1024, "cores": 2, "template": "/t.tar.zst",
+           "network_config": {"name": "eth0", "bridge": "vmbr0", "ip": "10.254.1.10/24", "gw": "10.254.1.1"},
+           "template_snapshot_name": "final-form"})
+}
+
+#[test]
+fn aug_2025_container_shape() {
+    // features as one string, clone_from_template_ctid, flat vllm_* keys, numeric ids, is_template.
+    let dir = common::write_dir(&[(
+        "phoenix_lxc_configs.json",
+        json!({"lxc_configs": {
+            "900": base_ct(),
+            "950": {"name": "vllm", "memory_mb": 2048, "cores": 4, "clone_from_template_ctid": 900,
+                    "network_config": {"name": "eth0", "bridge": "vmbr0", "ip": "10.254.1.50/24", "gw": "10.254.1.1"},
+                    "features": "base_setup nvidia", "is_template": false, "static_ip": "10.0.0.50",
+                    "vllm_model": "ibm/granite", "vllm_tensor_parallel_size": 2, "vllm_port": 8000,
+                    "vllm_parameters": {"x": 1}}
+        }}),
+    )]);
+    let fleet = ok(dir.path());
+    let c = &fleet.lxc.containers[&GuestId(950)];
+    assert_eq!(c.clone_from, Some(GuestId(900)));
+    assert_eq!(c.features, vec!["base_setup", "nvidia"]);
+    let v = c.vllm_engine_config.as_ref().unwrap();
+    assert_eq!(v["ModelConfig"]["model"], "ibm/granite");
+    assert_eq!(v["ParallelConfig"]["tensor_parallel_size"], 2);
+    assert_eq!(v["ServerConfig"]["port"], 8000);
+    assert_eq!(v["parameters"]["x"], 1);
+}
+
+#[test]
+fn sept_2025_hypervisor_with_embedded_vms_and_old_shapes() {
+    let dir = common::write_dir(&[
+        (
+            "phoenix_lxc_configs.json",
+            json!({"lxc_configs": {"900": base_ct()}}),
+        ),
+        (
+            "phoenix_hypervisor_config.json",
+            json!({
+                "$schema": "x", "version": "0.1",
+                "network": {"interfaces": {"name": "vmbr0", "dns_nameservers": "8.8.8.8 1.1.1.1"}},
+                "zfs": {"arc_max": "32G", "datasets": [{"name": "iso", "pool": "fast", "properties": {"compression": "lz4", "recordsize": "1M"}}]},
+                "proxmox_storage_ids": {"fastdata_backup": "fastData-backup", "fastdata_iso": "fastData-iso"},
+                "shared_volumes": {"ssl": {"host_path": "/x", "mounts": {"953": "/etc/ssl"}},
+                                    "firewall": {"enabled": true, "default_input_policy": "DROP", "global_firewall_rules": []}},
+                "vm_defaults": {"template": "ubuntu", "cores": 2, "memory_mb": 2048, "disk_size_gb": 32, "storage_pool": "local-lvm", "network_bridge": "vmbr0"},
+                "vms": [{"vmid": "8000", "name": "tmpl", "is_template": true, "template_image": "noble.img",
+                         "post_create_scripts": ["a.sh"]},
+                        {"vmid": 8001, "name": "vm1", "clone_from_vmid": "8000",
+                         "snapshots": {"pre_features": "pre", "post_features": "post"},
+                         "network_config": {"ip": "10.254.1.80/24", "gw": "10.254.1.1", "nameservers": ["10.254.1.1"]},
+                         "docker_stacks": [{"name": "qdrant_service", "environment": "production"}]}]
+            }),
+        ),
+    ]);
+    let fleet = ok(dir.path());
+    let h = &fleet.hypervisor;
+    assert_eq!(h.dns_nameservers, vec!["8.8.8.8", "1.1.1.1"]);
+    assert_eq!(h.zfs_arc_max_gb, Some(32));
+    assert_eq!(h.dataset_properties["fast/iso"]["recordsize"], "1M");
+    assert_eq!(h.proxmox_storage_ids["fastdata_iso"], "fastData-iso");
+    assert_eq!(
+        h.firewall.as_ref().unwrap().default_input_policy.as_deref(),
+        Some("DROP")
+    );
+    assert_eq!(
+        fleet.vm.vms.len(),
+        2,
+        "embedded VMs are routed to the VM model"
+    );
+    assert_eq!(fleet.vm.defaults.storage_pool.as_deref(), Some("local-lvm"));
+    let vm = fleet.vm.vms.iter().find(|v| v.id == GuestId(8001)).unwrap();
+    assert_eq!(vm.snapshots.pre_features.as_deref(), Some("pre"));
+    assert_eq!(vm.snapshots.post_features.as_deref(), Some("post"));
+    assert_eq!(
+        vm.docker_stacks[0].environment.as_deref(),
+        Some("production")
+    );
+    assert_eq!(vm.clone_from, Some(GuestId(8000)));
+}
+
+#[test]
+fn current_shapes_with_strings_properties_and_top_level_firewall() {
+    let dir = common::write_dir(&[
+        (
+            "phoenix_lxc_configs.json",
+            json!({"lxc_configs": {"900": base_ct()}}),
+        ),
+        (
+            "phoenix_vm_configs.json",
+            json!({"vm_defaults": {}, "vms": [
+            {"vmid": 9000, "name": "t", "is_template": true, "template_image": "noble.img",
+             "snapshots": {"pre-features": "a", "post-features": "b"}, "docker_stacks": ["portainer_service"]}]}),
+        ),
+        (
+            "phoenix_hypervisor_config.json",
+            json!({
+                "network": {"interfaces": {"dns_nameservers": ["10.0.0.13", "8.8.8.8"]}},
+                "zfs": {"arc_max_gb": 16, "datasets": [{"name": "d", "pool": "p", "properties": "recordsize=128K,compression=lz4"}]},
+                "firewall": {"enabled": true, "global_firewall_rules": [{"type": "in", "action": "accept", "proto": "icmp"}]}
+            }),
+        ),
+        (
+            "phoenix_stacks_config.json",
+            json!({"docker_stacks": {"qdrant_service": {"compose_file_path": "stacks/q/docker-compose.yml",
+            "environments": {"production": {"variables": [{"name": "PASSWORD", "value": "s3cret"}], "files": [], "services": {"q": {"traefik_labels": ["a=b"]}}}}}}}),
+        ),
+    ]);
+    let fleet = ok(dir.path());
+    assert_eq!(
+        fleet.hypervisor.dataset_properties["p/d"]["compression"],
+        "lz4"
+    );
+    assert_eq!(
+        fleet.hypervisor.firewall.as_ref().unwrap().found_at,
+        "/firewall"
+    );
+    assert_eq!(
+        fleet.hypervisor.firewall.as_ref().unwrap().rules[0].action,
+        "ACCEPT"
+    );
+    assert_eq!(fleet.vm.vms[0].snapshots.pre_features.as_deref(), Some("a"));
+    let json = serde_json::to_string(&fleet.stacks).unwrap();
+    assert!(
+        !json.contains("s3cret"),
+        "stack variable values are secrets: {json}"
+    );
+}
+
+#[test]
+fn unknown_keys_are_warnings_not_errors() {
+    let mut ct = base_ct();
+    ct["colour"] = json!("blue");
+    let dir = common::write_dir(&[(
+        "phoenix_lxc_configs.json",
+        json!({"lxc_configs": {"900": ct}, "extra_root": 1}),
+    )]);
+    let (_, diags) = common::load(dir.path());
+    assert!(
+        diags.iter().all(|d| d.severity == Severity::Warning),
+        "{diags:#?}"
+    );
+    assert!(diags
+        .iter()
+        .any(|d| d.pointer == "/lxc_configs/900/colour" && d.message.contains("unknown key")));
+    assert!(diags.iter().any(|d| d.pointer == "/extra_root"));
+}
+
+#[test]
+fn core_paths_are_honoured_when_they_exist() {
+    let elsewhere = common::write_dir(&[(
+        "containers.json",
+        json!({"lxc_configs": {"900": base_ct()}}),
+    )]);
+    let lxc = elsewhere.path().join("containers.json");
+    let dir = common::write_dir(&[(
+        "phoenix_hypervisor_config.json",
+        json!({"core_paths": {"lxc_config_file": lxc.to_str().unwrap(), "vm_config_file": "/nonexistent/vms.json"}}),
+    )]);
+    let fleet = ok(dir.path());
+    assert_eq!(fleet.sources.lxc.as_deref(), Some(lxc.as_path()));
+    assert!(fleet.lxc.containers.contains_key(&GuestId(900)));
+}
+
+#[test]
+fn single_file_validation_turns_cross_file_references_into_warnings() {
+    let dir = common::write_dir(&[(
+        "phoenix_lxc_configs.json",
+        json!({"lxc_configs": {"900": base_ct(), "950": {"name": "a", "memory_mb": 512, "cores": 1, "clone_from_ctid": "900",
+            "network_config": {"bridge": "vmbr0", "ip": "dhcp"}, "dependencies": ["1002"]}}}),
+    )]);
+    let out = assert_cmd::Command::cargo_bin("phoenix")
+        .unwrap()
+        .arg("validate")
+        .arg(dir.path().join("phoenix_lxc_configs.json"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: "));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dependency 1002 does not exist"));
+    // The same reference in a whole directory is an error.
+    let out = assert_cmd::Command::cargo_bin("phoenix")
+        .unwrap()
+        .args(["validate", "--config-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

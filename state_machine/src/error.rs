@@ -1,0 +1,33 @@
+use crate::lock::Holder;
+use std::path::PathBuf;
+
+/// Everything the engine can fail with. Messages say what, where, and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "state store {dir} is locked by another run: {holder} (wait for it to finish, or stop it)"
+    )]
+    Locked { dir: PathBuf, holder: Holder },
+    #[error("state store {dir} was written by a newer Phoenix (format {found}; this build reads up to {supported}): upgrade phoenix, or point --state-dir elsewhere")]
+    TooNew {
+        dir: PathBuf,
+        found: u16,
+        supported: u16,
+    },
+    #[error("state of job {job} is unreadable ({detail}): `phoenix state reset {job}` clears it")]
+    Corrupt { job: String, detail: String },
+    #[error("job {job}: {message}")]
+    Invalid { job: String, message: String },
+    #[error("state store {dir}: {source}")]
+    Io {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("state store {dir}: {source}")]
+    Sled {
+        dir: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+}

@@ -36,6 +36,31 @@ pub struct GlobalArgs {
     /// Only errors
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Where job state is kept
+    #[arg(
+        long,
+        global = true,
+        env = "PHOENIX_STATE_DIR",
+        default_value = "/var/lib/phoenix",
+        value_name = "DIR"
+    )]
+    pub state_dir: PathBuf,
+    /// Where daily log files go
+    #[arg(long, global = true, env = "PHOENIX_LOG_DIR", default_value = crate::logging::DEFAULT_LOG_DIR, value_name = "DIR")]
+    pub log_dir: PathBuf,
+    /// Hypervisor backend: auto picks proxmox when `pct` is on PATH, else lxc
+    #[arg(long, global = true, env = "PHOENIX_BACKEND", value_enum, default_value_t = BackendKind::Auto)]
+    pub backend: BackendKind,
+    /// LXC container directory (lxc backend)
+    #[arg(long, global = true, env = "PHOENIX_LXC_PATH", default_value = crate::backend::lxc::DEFAULT_LXC_PATH, value_name = "DIR")]
+    pub lxc_path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    Auto,
+    Lxc,
+    Proxmox,
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +78,38 @@ pub enum Command {
     /// Show what a run would touch, in order, and the states each guest passes through
     #[command(after_help = "Examples:\n  phoenix plan 950\n  phoenix plan --all --output json")]
     Plan(PlanArgs),
+    /// Converge guests and everything they need, in dependency order; resumes after interruption
+    #[command(
+        visible_alias = "converge",
+        after_help = "Examples:\n  phoenix run 950                 # 950 and all it needs\n  phoenix run --all               # the whole fleet (also: phoenix LetsGo)\n  phoenix run 950 --dry-run       # print what would run; change nothing\n  phoenix run --all --output json # one JSON event per line\n\nExit codes: 0 converged, 1 a guest failed or was blocked, 2 usage or config error, 3 state store locked."
+    )]
+    Run(RunArgs),
+    /// Upstream's name for `run --all`
+    #[command(name = "LetsGo", hide = true)]
+    LetsGo(LetsGoArgs),
+    /// Show or reset what Phoenix recorded about guests
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Create guests (and what they need) up to the `created` state
+    #[command(after_help = "Examples:\n  phoenix create 950")]
+    Create(IdsArgs),
+    /// Start guests (no cascade through dependencies)
+    #[command(after_help = "Examples:\n  phoenix start 950 951")]
+    Start(IdsArgs),
+    /// Stop guests (no cascade through dependencies)
+    #[command(after_help = "Examples:\n  phoenix stop 950")]
+    Stop(IdsArgs),
+    /// Stop then start guests
+    #[command(after_help = "Examples:\n  phoenix restart 950")]
+    Restart(IdsArgs),
+    /// Destroy guests and forget their state (asks first unless --yes)
+    #[command(after_help = "Examples:\n  phoenix delete 951 --yes")]
+    Delete(DeleteArgs),
+    /// Live status of guests: exists, running, recorded state
+    #[command(
+        after_help = "Examples:\n  phoenix status 950\n  phoenix status --output json 950 951"
+    )]
+    Status(IdsArgs),
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  phoenix completions bash > /etc/bash_completion.d/phoenix\n  phoenix completions zsh > ~/.zfunc/_phoenix\n  phoenix completions fish > ~/.config/fish/completions/phoenix.fish"
@@ -99,4 +156,87 @@ pub struct PlanArgs {
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Guests to converge (with everything they need)
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub ids: Vec<GuestId>,
+    /// The whole fleet
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub run: RunOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct LetsGoArgs {
+    #[command(flatten)]
+    pub run: RunOptions,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunOptions {
+    /// Print, in order, what would run; change nothing (not even recorded state)
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Stop starting new guests after the first failure
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Time limit of one step (feature scripts included), in seconds
+    #[arg(long, default_value_t = 1800, value_name = "SECS")]
+    pub step_timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Where guests are: state, step, status, attempts, last error; --history adds the journal
+    #[command(
+        after_help = "Examples:\n  phoenix state show\n  phoenix state show 950 --history\n  phoenix state show 950 --output json"
+    )]
+    Show(StateShowArgs),
+    /// Send guests back to a state (or the start) so the next run redoes what follows
+    #[command(
+        after_help = "Examples:\n  phoenix state reset 950 --to configured\n  phoenix state reset --all --yes"
+    )]
+    Reset(StateResetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StateShowArgs {
+    /// One guest (all when omitted)
+    pub id: Option<GuestId>,
+    /// Include the journal
+    #[arg(long)]
+    pub history: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StateResetArgs {
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub ids: Vec<GuestId>,
+    #[arg(long)]
+    pub all: bool,
+    /// Keep the steps of this state and earlier ones (default: back to the start)
+    #[arg(long, value_name = "STATE")]
+    pub to: Option<state_machine::Lifecycle>,
+    /// Do not ask
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IdsArgs {
+    #[arg(required = true)]
+    pub ids: Vec<GuestId>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    #[arg(required = true)]
+    pub ids: Vec<GuestId>,
+    /// Do not ask
+    #[arg(long, short)]
+    pub yes: bool,
 }

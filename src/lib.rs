@@ -3,11 +3,20 @@
 //!
 //! The library holds everything; the `phoenix` binary only parses arguments and calls in.
 
+pub mod backend;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod converge;
+pub mod digest;
+pub mod exec;
 pub mod exit;
 pub mod features;
 pub mod graph;
+pub mod lifecycle;
+pub mod logging;
 pub mod output;
 pub mod plan;
+pub mod session;
+pub mod state_view;
+pub mod ui;

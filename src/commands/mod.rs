@@ -3,7 +3,10 @@
 
 pub mod completions;
 pub mod graph;
+pub mod guest;
 pub mod plan;
+pub mod run;
+pub mod state;
 pub mod validate;
 
 use crate::cli::{Cli, Command, GlobalArgs};
@@ -20,6 +23,26 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Graph(a) => graph::run(g, a),
         Command::Plan(a) => plan::run(g, a),
         Command::Completions(a) => completions::run(a),
+        Command::Run(a) => {
+            let ids = if a.all { Vec::new() } else { a.ids.clone() };
+            run::run(g, &ids, &a.run, None)
+        }
+        Command::LetsGo(a) => run::run(g, &[], &a.run, None),
+        Command::Create(a) => {
+            let o = crate::cli::RunOptions {
+                dry_run: false,
+                fail_fast: false,
+                step_timeout: 1800,
+            };
+            run::run(g, &a.ids, &o, Some(state_machine::Lifecycle::Created))
+        }
+        Command::State(crate::cli::StateCommand::Show(a)) => state::show(g, a),
+        Command::State(crate::cli::StateCommand::Reset(a)) => state::reset(g, a),
+        Command::Start(a) => guest::lifecycle(g, a, guest::Op::Start),
+        Command::Stop(a) => guest::lifecycle(g, a, guest::Op::Stop),
+        Command::Restart(a) => guest::lifecycle(g, a, guest::Op::Restart),
+        Command::Delete(a) => guest::delete(g, a),
+        Command::Status(a) => guest::status(g, a),
     }
 }
 

@@ -416,6 +416,34 @@ impl<S: JobState> Store<S> {
         Ok(done_ids)
     }
 
+    /// Forgets that the named steps are done (e.g. drift: the guest was found stopped), so the
+    /// next run redoes them. Journaled with `reason`. Returns whether anything was forgotten.
+    pub fn forget(&self, id: &str, steps: &[&str], reason: &str) -> Result<bool, EngineError> {
+        let Some(mut rec) = self.job(id)? else {
+            return Ok(false);
+        };
+        let before = rec.done.len();
+        let mut events = Vec::new();
+        rec.done.retain(|d| !steps.contains(&d.name.as_str()));
+        if rec.done.len() == before {
+            return Ok(false);
+        }
+        for step in steps {
+            events.push(self.event(
+                &mut rec,
+                EventKind::ConfigChanged {
+                    step: step.to_string(),
+                    reason: reason.to_string(),
+                },
+            ));
+        }
+        if rec.status == Status::Completed {
+            rec.status = transition(&rec, StatusEvent::WorkAdded)?;
+        }
+        self.commit(&mut rec, events)?;
+        Ok(true)
+    }
+
     /// Every job id with a record (readable or not).
     pub fn job_ids(&self) -> Result<Vec<String>, EngineError> {
         let mut out = Vec::new();

@@ -477,3 +477,16 @@ fn invalid_specs_and_calls_are_errors_not_panics() {
         Err(EngineError::Invalid { .. })
     ));
 }
+
+#[test]
+fn forgetting_done_steps_makes_them_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), "r1");
+    run_all(&mut store.begin(&spec("d3")).unwrap());
+    assert!(store
+        .forget("lxc/950", &["start"], "drift: found stopped")
+        .unwrap());
+    assert!(!store.forget("lxc/950", &["start"], "again").unwrap());
+    assert_eq!(store.job("lxc/950").unwrap().unwrap().status, Status::Idle);
+    assert_eq!(run_all(&mut store.begin(&spec("d3")).unwrap()), ["start"]);
+}

@@ -1,0 +1,184 @@
+//! Hypervisor backends behind one trait. The lifecycle asks for typed [`Setting`]s and lifecycle
+//! operations; each backend translates them into its own commands (plain LXC here, `pct` for
+//! Proxmox). Every backend probes before it acts.
+
+pub mod cgroup;
+pub mod idmap;
+pub mod lxc;
+pub mod lxc_config;
+
+use crate::config::lxc::{Container, IdMap, MountPoint, Volume};
+use crate::config::values::{IpConfig, Mac};
+use crate::config::GuestId;
+use crate::exec::{ExecError, Output};
+use serde::Serialize;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+/// Whether a guest runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    Running,
+    Stopped,
+    Frozen,
+}
+
+/// One network interface as a guest should have it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Nic {
+    pub index: u8,
+    pub name: String,
+    pub bridge: String,
+    pub ip: IpConfig,
+    pub gw: Option<Ipv4Addr>,
+    pub hwaddr: Mac,
+}
+
+/// A piece of a guest's configuration, as the configuration asks for it. Each is one step of the
+/// lifecycle, probed and applied as a unit; its serialized form is the step's digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Setting {
+    Hostname(String),
+    Resources {
+        memory_mb: u64,
+        swap_mb: u64,
+        cores: u64,
+    },
+    Network {
+        nics: Vec<Nic>,
+        nameservers: Vec<Ipv4Addr>,
+    },
+    Startup {
+        onboot: bool,
+        order: Option<u64>,
+        delay: Option<u64>,
+    },
+    Security {
+        apparmor_profile: String,
+        nesting: bool,
+        features: Vec<String>,
+    },
+    IdMaps {
+        unprivileged: bool,
+        maps: Vec<IdMap>,
+    },
+    RawOptions(Vec<String>),
+    Gpus(Vec<u32>),
+    Mounts {
+        binds: Vec<MountPoint>,
+        volumes: Vec<Volume>,
+        unprivileged: bool,
+    },
+}
+
+impl Setting {
+    /// The step name of this setting.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Setting::Hostname(_) => "hostname",
+            Setting::Resources { .. } => "resources",
+            Setting::Network { .. } => "network",
+            Setting::Startup { .. } => "startup",
+            Setting::Security { .. } => "security",
+            Setting::IdMaps { .. } => "idmap",
+            Setting::RawOptions(_) => "lxc_options",
+            Setting::Gpus(_) => "gpu",
+            Setting::Mounts { .. } => "mounts",
+        }
+    }
+}
+
+/// What applying a setting requires of a running guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// In effect now.
+    Live,
+    /// Written; takes effect at the next start (the guest was stopped to apply it).
+    Restarted,
+}
+
+/// What a backend can do, so the lifecycle leaves out what it cannot (and says so).
+#[derive(Debug, Clone, Copy)]
+pub struct Capabilities {
+    pub firewall: bool,
+    pub resize_rootfs: bool,
+    pub templates: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("guest {0} does not exist")]
+    NotFound(GuestId),
+    #[error("guest {0} is not running (start it first: phoenix start {0})")]
+    NotRunning(GuestId),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl BackendError {
+    /// The output tail of the command that failed, if one did.
+    pub fn tail(&self) -> String {
+        match self {
+            BackendError::Exec(e) => e.tail(),
+            _ => String::new(),
+        }
+    }
+
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BackendError {
+        let path = path.into();
+        move |source| BackendError::Io { path, source }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, BackendError>;
+
+/// A hypervisor Phoenix can build guests on.
+pub trait Hypervisor: Send + Sync {
+    /// `lxc` or `proxmox`.
+    fn kind(&self) -> &'static str;
+    fn capabilities(&self) -> Capabilities;
+    /// Checks host prerequisites for this guest (bridges, storage) before anything changes.
+    fn preflight(&self, ct: &Container) -> Vec<String>;
+
+    /// `None` when the guest does not exist.
+    fn state(&self, id: GuestId) -> Result<Option<RunState>>;
+    /// Creates a stopped guest from a rootfs tarball. Atomic: a crash leaves no guest behind.
+    fn create(&self, ct: &Container, template: &std::path::Path) -> Result<()>;
+    /// Creates a stopped guest as a clone of `parent`'s snapshot `snapshot`.
+    fn clone_from(&self, ct: &Container, parent: GuestId, snapshot: &str) -> Result<()>;
+    /// Removes whatever a create or clone interrupted midway left behind.
+    fn discard_partial(&self, id: GuestId) -> Result<()>;
+
+    /// Whether `setting` is already in effect.
+    fn probe(&self, id: GuestId, setting: &Setting) -> Result<bool>;
+    /// Makes `setting` so; removes what the configuration no longer asks for.
+    fn apply(&self, id: GuestId, setting: &Setting) -> Result<Applied>;
+
+    fn start(&self, id: GuestId) -> Result<()>;
+    fn stop(&self, id: GuestId) -> Result<()>;
+    fn destroy(&self, id: GuestId) -> Result<()>;
+
+    /// Snapshot names, exactly as given when they were taken.
+    fn snapshots(&self, id: GuestId) -> Result<Vec<String>>;
+    /// Takes a snapshot (stopping and restarting the guest where the backend needs that).
+    fn snapshot(&self, id: GuestId, name: &str) -> Result<()>;
+    fn delete_snapshot(&self, id: GuestId, name: &str) -> Result<()>;
+    /// Removes snapshots an interrupted `snapshot` left without a name.
+    fn discard_partial_snapshots(&self, id: GuestId) -> Result<()>;
+
+    /// Runs `cmd` (its argv, stdin, env, timeout) inside the running guest as root, with a clean
+    /// environment plus `cmd.env`. Returns the output whatever the exit code.
+    fn exec(&self, id: GuestId, cmd: &crate::exec::Cmd) -> Result<Output>;
+    /// Writes a file inside the running guest.
+    fn push(&self, id: GuestId, data: &[u8], path: &str, mode: u32) -> Result<()>;
+}

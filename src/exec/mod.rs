@@ -1,0 +1,212 @@
+//! Where commands run. A command is an argv vector (never a shell string), with optional stdin and
+//! environment, a timeout, and a flag saying whether it changes anything. Every command is logged
+//! with its argv, exit code, duration and output tail, and counted.
+
+pub mod local;
+pub mod quote;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use local::LocalRunner;
+
+/// One command to run.
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    pub argv: Vec<String>,
+    pub stdin: Option<Vec<u8>>,
+    pub env: Vec<(String, String)>,
+    pub timeout: Duration,
+    /// Whether it changes the host or a guest. Dry runs print these instead of running them.
+    pub mutating: bool,
+}
+
+/// The default timeout of a command that has none of its own.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl Cmd {
+    /// A read-only command (a probe).
+    pub fn probe<I, S>(argv: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Cmd {
+            argv: argv.into_iter().map(Into::into).collect(),
+            stdin: None,
+            env: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+            mutating: false,
+        }
+    }
+
+    /// A command that changes something.
+    pub fn act<I, S>(argv: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Cmd {
+            mutating: true,
+            ..Cmd::probe(argv)
+        }
+    }
+
+    pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Cmd {
+        self.stdin = Some(data.into());
+        self
+    }
+
+    pub fn timeout(mut self, t: Duration) -> Cmd {
+        self.timeout = t;
+        self
+    }
+
+    pub fn env(mut self, k: impl Into<String>, v: impl Into<String>) -> Cmd {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    /// The argv as one line for logs and messages, each element quoted when it needs it.
+    pub fn display(&self) -> String {
+        self.argv
+            .iter()
+            .map(|a| quote::quote(a))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// What a command did.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    /// Exit code; `None` when it was killed (timeout or signal).
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub duration: Duration,
+    pub timed_out: bool,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// The last `lines` lines of stdout and stderr together, for error reports.
+    pub fn tail(&self, lines: usize) -> String {
+        let mut all = String::from_utf8_lossy(&self.stdout).into_owned();
+        if !self.stderr.is_empty() {
+            if !all.is_empty() && !all.ends_with('\n') {
+                all.push('\n');
+            }
+            all.push_str(&String::from_utf8_lossy(&self.stderr));
+        }
+        let v: Vec<&str> = all.lines().collect();
+        v[v.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+/// Why a command could not be run or did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("cannot run `{cmd}`: {source}")]
+    Spawn {
+        cmd: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{cmd}` timed out after {secs}s")]
+    Timeout {
+        cmd: String,
+        secs: u64,
+        output: Box<Output>,
+    },
+    #[error("`{cmd}` exited with {}: {}", code.map_or("a signal".to_string(), |c| format!("code {c}")), first_line(tail))]
+    Failed {
+        cmd: String,
+        code: Option<i32>,
+        tail: String,
+        output: Box<Output>,
+    },
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("(no output)")
+}
+
+impl ExecError {
+    /// The output tail, when the command ran.
+    pub fn tail(&self) -> String {
+        match self {
+            ExecError::Spawn { .. } => String::new(),
+            ExecError::Timeout { output, .. } | ExecError::Failed { output, .. } => output.tail(40),
+        }
+    }
+}
+
+/// Counts what ran, for summaries, benchmarks and the "no-op re-run changes nothing" check.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub commands: AtomicU64,
+    pub mutating: AtomicU64,
+    pub nanos: AtomicU64,
+}
+
+impl Stats {
+    pub fn record(&self, cmd: &Cmd, duration: Duration) {
+        self.commands.fetch_add(1, Ordering::Relaxed);
+        if cmd.mutating {
+            self.mutating.fetch_add(1, Ordering::Relaxed);
+        }
+        self.nanos
+            .fetch_add(duration.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> (u64, u64, Duration) {
+        (
+            self.commands.load(Ordering::Relaxed),
+            self.mutating.load(Ordering::Relaxed),
+            Duration::from_nanos(self.nanos.load(Ordering::Relaxed)),
+        )
+    }
+}
+
+/// Runs commands somewhere (this machine, or a node over SSH).
+pub trait Runner: Send + Sync {
+    /// Runs `cmd` and returns its output whatever its exit code.
+    fn output(&self, cmd: &Cmd) -> Result<Output, ExecError>;
+
+    /// Whether mutating commands are only printed.
+    fn dry_run(&self) -> bool;
+
+    fn stats(&self) -> &Stats;
+
+    /// Runs `cmd`; a non-zero exit or a timeout is an error carrying the output tail.
+    fn run(&self, cmd: &Cmd) -> Result<Output, ExecError> {
+        let out = self.output(cmd)?;
+        if out.timed_out {
+            return Err(ExecError::Timeout {
+                cmd: cmd.display(),
+                secs: cmd.timeout.as_secs(),
+                output: Box::new(out),
+            });
+        }
+        if !out.success() {
+            return Err(ExecError::Failed {
+                cmd: cmd.display(),
+                code: out.code,
+                tail: out.tail(40),
+                output: Box::new(out),
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,147 @@
+//! What the guest-facing commands share: the checked configuration, its graph, the backend and
+//! its command runner, the feature directories, and the state store.
+
+use crate::backend::{lxc::LxcBackend, Hypervisor};
+use crate::cli::{BackendKind, GlobalArgs};
+use crate::config::{Fleet, GuestId, GuestRef};
+use crate::exec::{LocalRunner, Runner};
+use crate::exit;
+use crate::features::FeatureDirs;
+use crate::graph::Graph;
+use state_machine::{EngineError, Lifecycle, OpenOptions, Store};
+use std::sync::Arc;
+
+pub struct Session {
+    pub fleet: Fleet,
+    pub graph: Graph,
+    pub runner: Arc<LocalRunner>,
+    pub backend: Box<dyn Hypervisor>,
+    pub features: FeatureDirs,
+}
+
+/// Which backend `auto` means here.
+pub fn resolve_backend(kind: BackendKind) -> BackendKind {
+    match kind {
+        BackendKind::Auto => {
+            let on_path = std::env::var_os("PATH")
+                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("pct").is_file()));
+            if on_path {
+                BackendKind::Proxmox
+            } else {
+                BackendKind::Lxc
+            }
+        }
+        k => k,
+    }
+}
+
+impl Session {
+    /// Loads and checks the configuration and sets up the backend. Prints what is wrong and
+    /// returns the exit code on failure.
+    pub fn open(g: &GlobalArgs, dry_run: bool) -> Result<Session, i32> {
+        let fleet = crate::commands::load_checked(g)?;
+        let graph = Graph::build(&fleet);
+        let runner = Arc::new(LocalRunner::new(dry_run));
+        let backend: Box<dyn Hypervisor> = match resolve_backend(g.backend) {
+            BackendKind::Lxc | BackendKind::Auto => Box::new(LxcBackend::new(
+                runner.clone() as Arc<dyn Runner>,
+                &g.lxc_path,
+            )),
+            BackendKind::Proxmox => {
+                eprintln!("error: the proxmox backend is not available in this build yet; use --backend lxc (or PHOENIX_BACKEND=lxc)");
+                return Err(exit::USAGE);
+            }
+        };
+        let features = FeatureDirs::new(&g.features_dirs, fleet.dir.as_deref());
+        Ok(Session {
+            fleet,
+            graph,
+            runner,
+            backend,
+            features,
+        })
+    }
+
+    /// The targets and everything they need, in build order (`all`: the whole fleet).
+    pub fn order(&self, ids: &[GuestId]) -> Result<Vec<GuestId>, i32> {
+        self.graph.order(ids).map_err(|e| {
+            eprintln!("error: {e}");
+            exit::USAGE
+        })
+    }
+
+    /// Checks, before anything changes, what the guests in `order` need from this host.
+    pub fn preflight(&self, g: &GlobalArgs, order: &[GuestId]) -> Result<(), i32> {
+        crate::commands::preflight(g, &self.fleet, order)?;
+        let mut problems = Vec::new();
+        for id in order {
+            match self.fleet.guest(*id) {
+                Some(GuestRef::Vm(v)) => problems.push(format!(
+                    "{}: VM {} ({}) needs the proxmox backend; the {} backend builds containers only",
+                    self.fleet.file_of(crate::config::GuestKind::Vm),
+                    v.id,
+                    v.name,
+                    self.backend.kind()
+                )),
+                Some(GuestRef::Ct(ct)) => problems.extend(self.backend.preflight(ct).into_iter().map(|p| format!("{}: {p}", ct.id))),
+                None => {}
+            }
+        }
+        problems.sort();
+        problems.dedup();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        for p in &problems {
+            eprintln!("error: {p}");
+        }
+        eprintln!(
+            "error: {} problem(s) on this host; nothing was changed",
+            problems.len()
+        );
+        Err(exit::USAGE)
+    }
+}
+
+/// Opens the state store for writing; a store locked by another run is exit code 3.
+pub fn open_store(g: &GlobalArgs) -> Result<Store<Lifecycle>, i32> {
+    match Store::<Lifecycle>::open(&g.state_dir, OpenOptions::default()) {
+        Ok((store, report)) => {
+            if let Some(dead) = report.stale_lock {
+                eprintln!("warning: the previous run ({dead}) died without releasing the state store; its unfinished steps will be redone");
+            }
+            for (job, step) in &report.interrupted {
+                tracing::warn!(job = %job, step = %step, "interrupted step will run again");
+            }
+            for e in &report.corrupt {
+                eprintln!("warning: {e}");
+            }
+            Ok(store)
+        }
+        Err(e @ EngineError::Locked { .. }) => {
+            eprintln!("error: {e}");
+            Err(exit::LOCKED)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(exit::USAGE)
+        }
+    }
+}
+
+/// Whether to go ahead with something destructive: `--yes`, or a "y" typed at a terminal.
+pub fn confirm(question: &str, yes: bool) -> bool {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes {
+        return true;
+    }
+    if !std::io::stdin().is_terminal() {
+        eprintln!("error: {question} needs confirmation: add --yes");
+        return false;
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes")
+}

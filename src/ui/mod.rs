@@ -1,0 +1,6 @@
+//! What the operator sees: progress while a run goes, tables after, JSON for machines.
+
+pub mod human;
+pub mod json;
+pub mod summary;
+pub mod table;

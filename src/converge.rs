@@ -318,7 +318,11 @@ fn converge_guest(
                     id: id.clone(),
                     what: "container is missing: rebuilding".into(),
                 });
-                store.reset(std::slice::from_ref(&job_id), None, "drift: container missing")?;
+                store.reset(
+                    std::slice::from_ref(&job_id),
+                    None,
+                    "drift: container missing",
+                )?;
             }
             Ok(Some(RunState::Stopped)) => {
                 reporter.event(&Event::Drift {

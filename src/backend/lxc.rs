@@ -272,6 +272,51 @@ impl LxcBackend {
         Ok(out)
     }
 
+    /// Applies resource limits to a running container. On cgroup v1 the memory limit may not
+    /// exceed memory+swap, so when memory grows memsw goes first, and last when it shrinks.
+    fn set_live_limits(&self, id: GuestId, memory_mb: u64, swap_mb: u64, cores: u64) -> Result<()> {
+        let mut values = self
+            .cgroup
+            .live_values(memory_mb, swap_mb, cores, self.memsw);
+        let set = |key: &str, value: &str| -> Result<bool> {
+            let mut argv = self.lxc("lxc-cgroup", id);
+            argv.extend([key.to_string(), value.to_string()]);
+            Ok(self.runner.output(&Cmd::act(argv))?.success())
+        };
+        let fail = |k: &str, v: &str| {
+            BackendError::Invalid(format!(
+                "{id}: cannot set {k} to {v} on the running container"
+            ))
+        };
+        if let Some(memory) = values
+            .iter()
+            .position(|(k, _)| k == "memory.limit_in_bytes")
+        {
+            let (k, v) = values.remove(memory);
+            if !set(&k, &v)? {
+                // Growing past memory+swap: raise memsw first, then memory.
+                if let Some(memsw) = values
+                    .iter()
+                    .position(|(k, _)| k == "memory.memsw.limit_in_bytes")
+                {
+                    let (mk, mv) = values.remove(memsw);
+                    if !set(&mk, &mv)? {
+                        return Err(fail(&mk, &mv));
+                    }
+                }
+                if !set(&k, &v)? {
+                    return Err(fail(&k, &v));
+                }
+            }
+        }
+        for (k, v) in values {
+            if !set(&k, &v)? {
+                return Err(fail(&k, &v));
+            }
+        }
+        Ok(())
+    }
+
     fn wait_running(&self, id: GuestId) -> Result<()> {
         let mut wait = self.lxc("lxc-wait", id);
         wait.extend(["-s".into(), "RUNNING".into(), "-t".into(), "10".into()]);
@@ -590,14 +635,7 @@ impl Hypervisor for LxcBackend {
             },
         ) = (running, s)
         {
-            for (key, value) in self
-                .cgroup
-                .live_values(*memory_mb, *swap_mb, *cores, self.memsw)
-            {
-                let mut argv = self.lxc("lxc-cgroup", id);
-                argv.extend([key, value]);
-                self.runner.run(&Cmd::act(argv))?;
-            }
+            self.set_live_limits(id, *memory_mb, *swap_mb, *cores)?;
         }
         if running && !live {
             self.start(id)?;

@@ -110,6 +110,14 @@ impl Step {
     /// Makes it so.
     pub fn act(&self, cx: &Ctx<'_>, intents: &mut dyn Intents) -> Result<(), StepError> {
         let id = cx.ct.id;
+        // Testing aid: `PHOENIX_STEP_DELAY_MS` slows every act so that crash tests can land a
+        // SIGKILL inside steps that otherwise take a few milliseconds.
+        if let Some(ms) = std::env::var("PHOENIX_STEP_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
         let backend = cx.backend;
         match &self.kind {
             StepKind::Create(source) => {

@@ -1,0 +1,274 @@
+//! A lab for tests that drive real LXC containers: its own bridge on 10.254.N.0/24, its own LXC
+//! path, state, log and config directories, and the `phoenix` binary pointed at all of them.
+//! Everything is destroyed on drop. Outside CI, a machine without root or LXC skips (loudly);
+//! with CI=true the tests must run.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const TEMPLATE: &str = "/var/cache/phoenix/templates/phoenix-bookworm-minbase.tar.zst";
+
+pub struct Lab {
+    pub net: u8,
+    pub bridge: String,
+    pub dir: tempfile::TempDir,
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+fn template() -> Option<PathBuf> {
+    let t = std::env::var("PHOENIX_TEST_TEMPLATE").unwrap_or_else(|_| TEMPLATE.to_string());
+    Path::new(&t).exists().then(|| PathBuf::from(t))
+}
+
+impl Lab {
+    /// A lab on 10.254.`net`.0/24, or `None` (after saying why) where LXC cannot run.
+    pub fn new(net: u8) -> Option<Lab> {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        let lxc = Command::new("lxc-start")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        let why = if !is_root() {
+            Some("not root")
+        } else if !lxc {
+            Some("lxc is not installed (apt-get install lxc)")
+        } else if template().is_none() {
+            Some("the test template is not built (scripts/build-template)")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            assert!(!ci, "CI=true but real-LXC tests cannot run: {why}");
+            eprintln!("\n\n*** SKIPPING real-LXC test: {why} ***\n\n");
+            return None;
+        }
+        let bridge = format!("phxt{net}");
+        let _ = Command::new("ip").args(["link", "del", &bridge]).output();
+        for args in [
+            vec!["link", "add", &bridge, "type", "bridge"],
+            vec!["addr", "add", &format!("10.254.{net}.1/24"), "dev", &bridge],
+            vec!["link", "set", &bridge, "up"],
+        ] {
+            let out = Command::new("ip").args(&args).output().expect("ip");
+            assert!(
+                out.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("phoenix-lab-")
+            .tempdir()
+            .expect("tempdir");
+        for d in ["lxc", "state", "log", "config", "host"] {
+            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+        }
+        std::fs::create_dir_all(dir.path().join("config/scripts")).expect("mkdir");
+        std::fs::copy(
+            repo().join("fixtures/scripts/app_sleep.sh"),
+            dir.path().join("config/scripts/app_sleep.sh"),
+        )
+        .expect("copy");
+        Some(Lab { net, bridge, dir })
+    }
+
+    pub fn path(&self, sub: &str) -> PathBuf {
+        self.dir.path().join(sub)
+    }
+
+    pub fn ip(&self, host: u8) -> String {
+        format!("10.254.{}.{host}", self.net)
+    }
+
+    /// A container definition on this lab's bridge.
+    pub fn ct(&self, name: &str, host: u8) -> Value {
+        json!({
+            "name": name, "memory_mb": 256, "cores": 1,
+            "network_config": {"name": "eth0", "bridge": self.bridge, "ip": format!("{}/24", self.ip(host)), "gw": self.ip(1)},
+        })
+    }
+
+    pub fn template_ct(&self, name: &str, host: u8) -> Value {
+        let mut c = self.ct(name, host);
+        c["template"] = json!(template().expect("template").display().to_string());
+        c["template_snapshot_name"] = json!("final-form");
+        c
+    }
+
+    pub fn clone_ct(&self, name: &str, host: u8, parent: u32) -> Value {
+        let mut c = self.ct(name, host);
+        c["clone_from_ctid"] = json!(parent.to_string());
+        c
+    }
+
+    /// Writes the fleet's LXC file.
+    pub fn write_fleet(&self, cts: &[(u32, Value)]) {
+        let map: serde_json::Map<String, Value> = cts
+            .iter()
+            .map(|(id, v)| (id.to_string(), v.clone()))
+            .collect();
+        std::fs::write(
+            self.path("config/phoenix_lxc_configs.json"),
+            serde_json::to_vec_pretty(&json!({"lxc_configs": map})).unwrap(),
+        )
+        .unwrap();
+    }
+
+    pub fn phoenix(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_phoenix"));
+        c.env("NO_COLOR", "1")
+            .env("PHOENIX_CONFIG_DIR", self.path("config"))
+            .env("PHOENIX_STATE_DIR", self.path("state"))
+            .env("PHOENIX_LOG_DIR", self.path("log"))
+            .env("PHOENIX_LXC_PATH", self.path("lxc"))
+            .env("PHOENIX_BACKEND", "lxc")
+            .arg("--features-dir")
+            .arg(repo().join("fixtures/features"));
+        c
+    }
+
+    /// Runs phoenix with `args`, returning its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.phoenix().args(args).output().expect("phoenix")
+    }
+
+    /// `phoenix run ... --output json`: the exit code and the parsed events.
+    pub fn run_json(&self, args: &[&str]) -> (i32, Vec<Value>) {
+        let out = self
+            .phoenix()
+            .arg("--output")
+            .arg("json")
+            .arg("run")
+            .args(args)
+            .output()
+            .expect("phoenix");
+        let events = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        (out.status.code().unwrap_or(-1), events)
+    }
+
+    pub fn state(&self, id: u32) -> Value {
+        let out = self.run(&[
+            "--output",
+            "json",
+            "state",
+            "show",
+            &id.to_string(),
+            "--history",
+        ]);
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    }
+
+    /// Runs argv inside a container.
+    pub fn attach(&self, id: u32, argv: &[&str]) -> Output {
+        Command::new("lxc-attach")
+            .args([
+                "-P",
+                self.path("lxc").to_str().unwrap(),
+                "-n",
+                &id.to_string(),
+                "--clear-env",
+                "--",
+            ])
+            .args(argv)
+            .output()
+            .expect("lxc-attach")
+    }
+
+    pub fn containers(&self) -> Vec<String> {
+        let out = Command::new("lxc-ls")
+            .args(["-P", self.path("lxc").to_str().unwrap(), "-1"])
+            .output()
+            .expect("lxc-ls");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    }
+
+    /// Snapshot names of a container (LXC comment files), unnamed ones as "".
+    pub fn snapshots(&self, id: u32) -> Vec<String> {
+        let snaps = self.path("lxc").join(id.to_string()).join("snaps");
+        let Ok(entries) = std::fs::read_dir(snaps) else {
+            return Vec::new();
+        };
+        let mut v: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| {
+                std::fs::read_to_string(e.path().join("comment"))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let lxc = self.path("lxc");
+        // Clones before their parents: highest ids were cloned last in every test fleet.
+        let mut names = self.containers();
+        names.sort_by_key(|n| std::cmp::Reverse(n.parse::<u32>().unwrap_or(0)));
+        for n in names {
+            let _ = Command::new("lxc-destroy")
+                .args(["-P", lxc.to_str().unwrap(), "-n", &n, "-f", "-s"])
+                .output();
+        }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
+    }
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Steps started (in order) by the last run recorded in a job's journal.
+pub fn steps_of_last_run(state: &Value) -> Vec<String> {
+    let history = state["history"].as_array().cloned().unwrap_or_default();
+    let last_run = history
+        .iter()
+        .filter(|e| e["event"] == "step_started")
+        .last()
+        .map(|e| e["run"].clone());
+    history
+        .iter()
+        .filter(|e| e["event"] == "step_started" && Some(&e["run"]) == last_run.as_ref())
+        .map(|e| {
+            e["detail"]
+                .as_str()
+                .unwrap_or("")
+                .split(" (")
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect()
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}

@@ -1,0 +1,263 @@
+//! `phoenix run` on real LXC containers: build, idempotent re-run, config changes that converge
+//! only what changed, reset, failures that block only dependents, dry run, and bad input.
+
+mod lab;
+
+use lab::{steps_of_last_run, text, Lab};
+use serde_json::json;
+
+fn summary(events: &[serde_json::Value]) -> serde_json::Value {
+    events
+        .iter()
+        .find(|e| e["event"] == "run_finished")
+        .map(|e| e["summary"].clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn fleet_build_rerun_change_and_reset() {
+    let Some(lab) = Lab::new(21) else { return };
+    let mut t900 = lab.template_ct("base", 100);
+    t900["features"] = json!(["marker"]);
+    let mut t901 = lab.clone_ct("tmpl", 101, 900);
+    t901["template_snapshot_name"] = json!("final-form");
+    let mut c950 = lab.clone_ct("api", 50, 901);
+    c950["application_script"] = json!("scripts/app_sleep.sh");
+    c950["health_check"] =
+        json!({"command": "test -s /var/lib/phoenix-test/marker", "retries": 3, "interval": 1});
+    let mut c951 = lab.clone_ct("worker", 51, 901);
+    c951["dependencies"] = json!(["950"]);
+    lab.write_fleet(&[
+        (900, t900),
+        (901, t901.clone()),
+        (950, c950.clone()),
+        (951, c951.clone()),
+    ]);
+
+    // 1. Full build.
+    let (code, events) = lab.run_json(&["--all"]);
+    assert_eq!(code, 0, "{events:#?}");
+    let s = summary(&events);
+    assert!(
+        s["guests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["outcome"] == "converged"),
+        "{s:#}"
+    );
+    assert_eq!(lab.containers(), ["900", "901", "950", "951"]);
+    let host = lab.attach(950, &["hostname"]);
+    assert_eq!(String::from_utf8_lossy(&host.stdout).trim(), "api");
+    let marker = lab.attach(950, &["cat", "/var/lib/phoenix-test/marker"]);
+    assert_eq!(
+        String::from_utf8_lossy(&marker.stdout).trim(),
+        "900 base marker",
+        "inherited from the template"
+    );
+    let ping = lab.attach(951, &["busybox", "ping", "-c1", "-W2", &lab.ip(50)]);
+    assert!(
+        ping.status.success(),
+        "guests reach each other on the lab bridge"
+    );
+    assert_eq!(lab.snapshots(900), ["final-form"]);
+    assert_eq!(lab.state(950)["status"], "completed");
+
+    // 2. A second run changes nothing and runs no mutating command.
+    let (code, events) = lab.run_json(&["--all"]);
+    assert_eq!(code, 0);
+    let s = summary(&events);
+    assert_eq!(s["mutating_commands"], 0, "{s:#}");
+    assert!(s["guests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|g| g["outcome"] == "unchanged"));
+
+    // 3. Memory, a mount and a feature change: only those steps run.
+    let shared = lab.path("host/shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("hello"), "from the host").unwrap();
+    let mut c950b = c950.clone();
+    c950b["memory_mb"] = json!(384);
+    c950b["mount_points"] =
+        json!([{"host_path": shared.display().to_string(), "container_path": "/mnt/shared"}]);
+    c950b["features"] = json!(["sleepy"]);
+    let t900 = lab.template_ct("base", 100);
+    let mut t900b = t900.clone();
+    t900b["features"] = json!(["marker"]);
+    lab.write_fleet(&[(900, t900b), (901, t901), (950, c950b), (951, c951)]);
+    let (code, events) = lab.run_json(&["950"]);
+    assert_eq!(code, 0, "{events:#?}");
+    // The checks re-run after any change (their digest chains the steps before them); they
+    // change nothing themselves.
+    assert_eq!(
+        steps_of_last_run(&lab.state(950)),
+        ["resources", "mounts", "feature:sleepy", "health_check"]
+    );
+    let cfg = std::fs::read_to_string(lab.path("lxc/950/config")).unwrap();
+    assert!(cfg.contains("384M"), "{cfg}");
+    let seen = lab.attach(950, &["cat", "/mnt/shared/hello"]);
+    assert_eq!(
+        String::from_utf8_lossy(&seen.stdout),
+        "from the host",
+        "the mount is live after its restart"
+    );
+    let outcomes: Vec<_> = summary(&events)["guests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["id"].clone(), g["outcome"].clone()))
+        .collect();
+    assert!(outcomes.contains(&(json!("900"), json!("unchanged"))));
+
+    // 4. Reset to configured: the next run redoes everything after it.
+    let out = lab.run(&["state", "reset", "950", "--to", "configured", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (code, _) = lab.run_json(&["950"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        steps_of_last_run(&lab.state(950)),
+        [
+            "start",
+            "feature:sleepy",
+            "application_script",
+            "health_check"
+        ]
+    );
+
+    // 5. Status and state show agree with reality.
+    let st = lab.run(&["--output", "json", "status", "950"]);
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(st[0]["running"], true);
+    assert_eq!(st[0]["recorded_state"], "completed");
+    let table = lab.run(&["state", "show"]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("lxc/951"));
+
+    // 6. Drift: a stopped guest is started again by the next run, and only that.
+    assert!(lab.run(&["stop", "951"]).status.success());
+    let (code, _) = lab.run_json(&["951"]);
+    assert_eq!(code, 0);
+    assert_eq!(steps_of_last_run(&lab.state(951)), ["start"]);
+}
+
+#[test]
+fn a_failing_feature_blocks_only_its_dependents() {
+    let Some(lab) = Lab::new(22) else { return };
+    let mut bad = lab.clone_ct("bad", 50, 900);
+    bad["features"] = json!(["fails"]);
+    let mut dependent = lab.clone_ct("dependent", 51, 900);
+    dependent["dependencies"] = json!(["950"]);
+    let independent = lab.clone_ct("independent", 52, 900);
+    lab.write_fleet(&[
+        (900, lab.template_ct("base", 100)),
+        (950, bad),
+        (951, dependent),
+        (952, independent),
+    ]);
+    let (code, events) = lab.run_json(&["--all"]);
+    assert_eq!(code, 1);
+    let s = summary(&events);
+    let outcome = |id: &str| {
+        s["guests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["id"] == id)
+            .unwrap()["outcome"]
+            .clone()
+    };
+    assert_eq!(outcome("950"), "failed");
+    assert_eq!(outcome("951"), "blocked");
+    assert_eq!(outcome("952"), "converged");
+    let st = lab.state(950);
+    assert_eq!(st["status"], "failed");
+    assert_eq!(st["step"], "feature:fails");
+    let tail = st["last_error"]["output_tail"].as_str().unwrap();
+    assert!(tail.contains("the widget is broken (exit 3)"), "{tail}");
+    assert!(st["last_error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("exited with code 3"));
+    assert_eq!(
+        lab.state(951),
+        serde_json::Value::Null,
+        "a blocked guest is not started"
+    );
+    assert!(!lab.containers().contains(&"951".to_string()));
+    let human = lab.run(&["run", "951"]);
+    assert_eq!(human.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&human.stderr).contains("blocked by 950"),
+        "{}",
+        text(&human)
+    );
+    // The retry keeps the attempt count.
+    let st = lab.state(950);
+    assert_eq!(st["attempt"], 2);
+}
+
+#[test]
+fn dry_run_and_bad_input_change_nothing() {
+    let Some(lab) = Lab::new(23) else { return };
+    lab.write_fleet(&[
+        (900, lab.template_ct("base", 100)),
+        (950, lab.clone_ct("api", 50, 900)),
+    ]);
+    let out = lab.run(&["run", "--all", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("would run: tar --zstd"), "{stdout}");
+    assert!(stdout.contains("would run step create of 950"), "{stdout}");
+    assert!(lab.containers().is_empty(), "a dry run creates nothing");
+    assert!(
+        !lab.path("state/views").exists()
+            || std::fs::read_dir(lab.path("state/views")).unwrap().count() == 0
+    );
+
+    // A CTID not in the config.
+    let out = lab.run(&["run", "4242"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("guest 4242 is not defined"));
+
+    // A bridge that does not exist: say how to create it.
+    let mut ghost = lab.template_ct("ghost", 60);
+    ghost["network_config"]["bridge"] = json!("phxnone0");
+    lab.write_fleet(&[(900, ghost)]);
+    let out = lab.run(&["run", "900"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ip link add phxnone0 type bridge"),
+        "{}",
+        text(&out)
+    );
+
+    // A missing template.
+    let mut missing = lab.template_ct("missing", 61);
+    missing["template"] = json!("/nonexistent/t.tar.zst");
+    lab.write_fleet(&[(900, missing)]);
+    let out = lab.run(&["run", "900"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("/lxc_configs/900/template: template /nonexistent/t.tar.zst does not exist"),
+        "{}",
+        text(&out)
+    );
+
+    // A store locked by another run: exit 3, naming the holder.
+    lab.write_fleet(&[(900, lab.template_ct("base", 100))]);
+    let (_store, _) = state_machine::Store::<state_machine::Lifecycle>::open(
+        &lab.path("state"),
+        Default::default(),
+    )
+    .unwrap();
+    let out = lab.run(&["run", "900"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("pid {}", std::process::id())),
+        "{}",
+        text(&out)
+    );
+    assert!(lab.containers().is_empty());
+}

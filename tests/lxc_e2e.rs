@@ -52,7 +52,7 @@ fn fleet_build_rerun_change_and_reset() {
     let marker = lab.attach(950, &["cat", "/var/lib/phoenix-test/marker"]);
     assert_eq!(
         String::from_utf8_lossy(&marker.stdout).trim(),
-        "900 base marker",
+        format!("{} base marker", lab.arg(900)),
         "inherited from the template"
     );
     let ping = lab.attach(951, &["busybox", "ping", "-c1", "-W2", &lab.ip(50)]);
@@ -87,7 +87,7 @@ fn fleet_build_rerun_change_and_reset() {
     let mut t900b = t900.clone();
     t900b["features"] = json!(["marker"]);
     lab.write_fleet(&[(900, t900b), (901, t901), (950, c950b), (951, c951)]);
-    let (code, events) = lab.run_json(&["950"]);
+    let (code, events) = lab.run_json(&[&lab.arg(950)]);
     assert_eq!(code, 0, "{events:#?}");
     // The checks re-run after any change (their digest chains the steps before them); they
     // change nothing themselves.
@@ -95,7 +95,7 @@ fn fleet_build_rerun_change_and_reset() {
         steps_of_last_run(&lab.state(950)),
         ["resources", "mounts", "feature:sleepy", "health_check"]
     );
-    let cfg = std::fs::read_to_string(lab.path("lxc/950/config")).unwrap();
+    let cfg = std::fs::read_to_string(lab.path(&format!("lxc/{}/config", lab.arg(950)))).unwrap();
     assert!(cfg.contains("384M"), "{cfg}");
     let seen = lab.attach(950, &["cat", "/mnt/shared/hello"]);
     assert_eq!(
@@ -109,12 +109,19 @@ fn fleet_build_rerun_change_and_reset() {
         .iter()
         .map(|g| (g["id"].clone(), g["outcome"].clone()))
         .collect();
-    assert!(outcomes.contains(&(json!("900"), json!("unchanged"))));
+    assert!(outcomes.contains(&(json!(lab.arg(900)), json!("unchanged"))));
 
     // 4. Reset to configured: the next run redoes everything after it.
-    let out = lab.run(&["state", "reset", "950", "--to", "configured", "--yes"]);
+    let out = lab.run(&[
+        "state",
+        "reset",
+        &lab.arg(950),
+        "--to",
+        "configured",
+        "--yes",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
-    let (code, _) = lab.run_json(&["950"]);
+    let (code, _) = lab.run_json(&[&lab.arg(950)]);
     assert_eq!(code, 0);
     assert_eq!(
         steps_of_last_run(&lab.state(950)),
@@ -127,16 +134,16 @@ fn fleet_build_rerun_change_and_reset() {
     );
 
     // 5. Status and state show agree with reality.
-    let st = lab.run(&["--output", "json", "status", "950"]);
+    let st = lab.run(&["--output", "json", "status", &lab.arg(950)]);
     let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
     assert_eq!(st[0]["running"], true);
     assert_eq!(st[0]["recorded_state"], "completed");
     let table = lab.run(&["state", "show"]);
-    assert!(String::from_utf8_lossy(&table.stdout).contains("lxc/951"));
+    assert!(String::from_utf8_lossy(&table.stdout).contains(&format!("lxc/{}", lab.arg(951))));
 
     // 6. Drift: a stopped guest is started again by the next run, and only that.
-    assert!(lab.run(&["stop", "951"]).status.success());
-    let (code, _) = lab.run_json(&["951"]);
+    assert!(lab.run(&["stop", &lab.arg(951)]).status.success());
+    let (code, _) = lab.run_json(&[&lab.arg(951)]);
     assert_eq!(code, 0);
     assert_eq!(steps_of_last_run(&lab.state(951)), ["start"]);
 }
@@ -158,18 +165,18 @@ fn a_failing_feature_blocks_only_its_dependents() {
     let (code, events) = lab.run_json(&["--all"]);
     assert_eq!(code, 1);
     let s = summary(&events);
-    let outcome = |id: &str| {
+    let outcome = |id: u32| {
         s["guests"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|g| g["id"] == id)
+            .find(|g| g["id"] == lab.arg(id))
             .unwrap()["outcome"]
             .clone()
     };
-    assert_eq!(outcome("950"), "failed");
-    assert_eq!(outcome("951"), "blocked");
-    assert_eq!(outcome("952"), "converged");
+    assert_eq!(outcome(950), "failed");
+    assert_eq!(outcome(951), "blocked");
+    assert_eq!(outcome(952), "converged");
     let st = lab.state(950);
     assert_eq!(st["status"], "failed");
     assert_eq!(st["step"], "feature:fails");
@@ -185,10 +192,10 @@ fn a_failing_feature_blocks_only_its_dependents() {
         "a blocked guest is not started"
     );
     assert!(!lab.containers().contains(&"951".to_string()));
-    let human = lab.run(&["run", "951"]);
+    let human = lab.run(&["run", &lab.arg(951)]);
     assert_eq!(human.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&human.stderr).contains("blocked by 950"),
+        String::from_utf8_lossy(&human.stderr).contains(&format!("blocked by {}", lab.arg(950))),
         "{}",
         text(&human)
     );
@@ -208,7 +215,10 @@ fn dry_run_and_bad_input_change_nothing() {
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("would run: tar --zstd"), "{stdout}");
-    assert!(stdout.contains("would run step create of 950"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("would run step create of {}", lab.arg(950))),
+        "{stdout}"
+    );
     assert!(lab.containers().is_empty(), "a dry run creates nothing");
     assert!(
         !lab.path("state/views").exists()
@@ -224,7 +234,7 @@ fn dry_run_and_bad_input_change_nothing() {
     let mut ghost = lab.template_ct("ghost", 60);
     ghost["network_config"]["bridge"] = json!("phxnone0");
     lab.write_fleet(&[(900, ghost)]);
-    let out = lab.run(&["run", "900"]);
+    let out = lab.run(&["run", &lab.arg(900)]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("ip link add phxnone0 type bridge"),
@@ -236,11 +246,13 @@ fn dry_run_and_bad_input_change_nothing() {
     let mut missing = lab.template_ct("missing", 61);
     missing["template"] = json!("/nonexistent/t.tar.zst");
     lab.write_fleet(&[(900, missing)]);
-    let out = lab.run(&["run", "900"]);
+    let out = lab.run(&["run", &lab.arg(900)]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("/lxc_configs/900/template: template /nonexistent/t.tar.zst does not exist"),
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "/lxc_configs/{}/template: template /nonexistent/t.tar.zst does not exist",
+            lab.arg(900)
+        )),
         "{}",
         text(&out)
     );
@@ -252,7 +264,7 @@ fn dry_run_and_bad_input_change_nothing() {
         Default::default(),
     )
     .unwrap();
-    let out = lab.run(&["run", "900"]);
+    let out = lab.run(&["run", &lab.arg(900)]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains(&format!("pid {}", std::process::id())),

@@ -679,8 +679,11 @@ impl Hypervisor for LxcBackend {
     }
 
     fn destroy(&self, id: GuestId) -> Result<()> {
-        if self.state(id)?.is_none() {
-            return Ok(());
+        match self.state(id)? {
+            None => return Ok(()),
+            // `lxc-destroy -f -s` refuses a running container that has snapshots: stop first.
+            Some(RunState::Stopped) => {}
+            Some(_) => self.stop(id)?,
         }
         let mut argv = self.lxc("lxc-destroy", id);
         argv.extend(["-f".into(), "-s".into()]);

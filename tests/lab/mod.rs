@@ -84,6 +84,12 @@ impl Lab {
         Some(Lab { net, bridge, dir })
     }
 
+    /// The lab's own id for `x`: `net*1000 + x` (900 in lab 21 is 21900). LXC cannot run two
+    /// containers of the same name at once, even in different LXC paths, so labs never share ids.
+    pub fn id(&self, x: u32) -> u32 {
+        u32::from(self.net) * 1000 + x
+    }
+
     pub fn path(&self, sub: &str) -> PathBuf {
         self.dir.path().join(sub)
     }
@@ -107,17 +113,28 @@ impl Lab {
         c
     }
 
+    /// A clone of `parent` (a lab-relative id like 900).
     pub fn clone_ct(&self, name: &str, host: u8, parent: u32) -> Value {
         let mut c = self.ct(name, host);
-        c["clone_from_ctid"] = json!(parent.to_string());
+        c["clone_from_ctid"] = json!(self.arg(parent));
         c
     }
 
-    /// Writes the fleet's LXC file.
+    /// Writes the fleet's LXC file; ids are lab-relative (900 becomes `id(900)`), and so are the
+    /// entries of `dependencies` (clone parents already are, see `clone_ct`).
     pub fn write_fleet(&self, cts: &[(u32, Value)]) {
         let map: serde_json::Map<String, Value> = cts
             .iter()
-            .map(|(id, v)| (id.to_string(), v.clone()))
+            .map(|(id, v)| {
+                let mut v = v.clone();
+                if let Some(deps) = v.get("dependencies").and_then(|d| d.as_array()).cloned() {
+                    v["dependencies"] = deps
+                        .iter()
+                        .map(|d| json!(self.arg(d.as_str().unwrap_or("0").parse().unwrap_or(0))))
+                        .collect();
+                }
+                (self.arg(*id), v)
+            })
             .collect();
         std::fs::write(
             self.path("config/phoenix_lxc_configs.json"),
@@ -144,6 +161,11 @@ impl Lab {
         self.phoenix().args(args).output().expect("phoenix")
     }
 
+    /// A lab-relative id as the CLI argument.
+    pub fn arg(&self, id: u32) -> String {
+        self.id(id).to_string()
+    }
+
     /// `phoenix run ... --output json`: the exit code and the parsed events.
     pub fn run_json(&self, args: &[&str]) -> (i32, Vec<Value>) {
         let out = self
@@ -161,26 +183,27 @@ impl Lab {
         (out.status.code().unwrap_or(-1), events)
     }
 
+    /// `state show --history` of a lab-relative id, as JSON.
     pub fn state(&self, id: u32) -> Value {
         let out = self.run(&[
             "--output",
             "json",
             "state",
             "show",
-            &id.to_string(),
+            &self.arg(id),
             "--history",
         ]);
         serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
     }
 
-    /// Runs argv inside a container.
+    /// Runs argv inside a container (lab-relative id).
     pub fn attach(&self, id: u32, argv: &[&str]) -> Output {
         Command::new("lxc-attach")
             .args([
                 "-P",
                 self.path("lxc").to_str().unwrap(),
                 "-n",
-                &id.to_string(),
+                &self.arg(id),
                 "--clear-env",
                 "--",
             ])
@@ -189,7 +212,16 @@ impl Lab {
             .expect("lxc-attach")
     }
 
+    /// Container names, as lab-relative ids.
     pub fn containers(&self) -> Vec<String> {
+        self.raw_containers()
+            .iter()
+            .filter_map(|n| n.parse::<u32>().ok())
+            .map(|n| (n - u32::from(self.net) * 1000).to_string())
+            .collect()
+    }
+
+    fn raw_containers(&self) -> Vec<String> {
         let out = Command::new("lxc-ls")
             .args(["-P", self.path("lxc").to_str().unwrap(), "-1"])
             .output()
@@ -202,7 +234,7 @@ impl Lab {
 
     /// Snapshot names of a container (LXC comment files), unnamed ones as "".
     pub fn snapshots(&self, id: u32) -> Vec<String> {
-        let snaps = self.path("lxc").join(id.to_string()).join("snaps");
+        let snaps = self.path("lxc").join(self.arg(id)).join("snaps");
         let Ok(entries) = std::fs::read_dir(snaps) else {
             return Vec::new();
         };
@@ -224,12 +256,28 @@ impl Drop for Lab {
     fn drop(&mut self) {
         let lxc = self.path("lxc");
         // Clones before their parents: highest ids were cloned last in every test fleet.
-        let mut names = self.containers();
+        let mut names = self.raw_containers();
         names.sort_by_key(|n| std::cmp::Reverse(n.parse::<u32>().unwrap_or(0)));
         for n in names {
-            let _ = Command::new("lxc-destroy")
+            // lxc-destroy -f -s refuses a running container with snapshots: kill it first.
+            let _ = Command::new("lxc-stop")
+                .args(["-P", lxc.to_str().unwrap(), "-n", &n, "-k"])
+                .output();
+            let out = Command::new("lxc-destroy")
                 .args(["-P", lxc.to_str().unwrap(), "-n", &n, "-f", "-s"])
                 .output();
+            if let Ok(o) = out.as_ref().map_err(|_| ()).and_then(|o| {
+                if o.status.success() {
+                    Err(())
+                } else {
+                    Ok(o)
+                }
+            }) {
+                eprintln!(
+                    "lab cleanup: lxc-destroy {n} failed: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
         }
         let _ = Command::new("ip")
             .args(["link", "del", &self.bridge])
@@ -246,8 +294,8 @@ pub fn steps_of_last_run(state: &Value) -> Vec<String> {
     let history = state["history"].as_array().cloned().unwrap_or_default();
     let last_run = history
         .iter()
-        .filter(|e| e["event"] == "step_started")
-        .last()
+        .rev()
+        .find(|e| e["event"] == "step_started")
         .map(|e| e["run"].clone());
     history
         .iter()

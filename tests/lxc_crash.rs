@@ -1,0 +1,142 @@
+//! Crash and resume on real LXC: `phoenix run` is SIGKILLed inside a dozen different steps
+//! (create, configure, start, a sleeping feature, the application script, the health check, the
+//! snapshot); each next run resumes. At the end: the fleet is complete, each kill shows in the
+//! journal as `interrupted` at its step, no completed step ran twice, and there is no duplicate
+//! container or snapshot.
+
+mod lab;
+
+use lab::Lab;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+#[test]
+fn sigkill_inside_steps_then_resume() {
+    let Some(lab) = Lab::new(24) else { return };
+    let mut t900 = lab.template_ct("base", 100);
+    t900["features"] = json!(["sleepy"]);
+    let mut t901 = lab.clone_ct("tmpl", 101, 900);
+    t901["template_snapshot_name"] = json!("final-form");
+    let mut c950 = lab.clone_ct("api", 50, 901);
+    c950["features"] = json!(["marker"]);
+    c950["application_script"] = json!("scripts/app_sleep.sh");
+    c950["health_check"] =
+        json!({"command": "test -s /var/lib/phoenix-test/marker", "retries": 2, "interval": 1});
+    lab.write_fleet(&[(900, t900), (901, t901), (950, c950)]);
+
+    // (guest, step) to kill inside, in the order the run reaches them.
+    let points = [
+        (900, "create"),
+        (900, "hostname"),
+        (900, "network"),
+        (900, "start"),
+        (900, "feature:sleepy"),
+        (900, "snapshot:final-form"),
+        (901, "create"),
+        (901, "resources"),
+        (901, "start"),
+        (950, "feature:marker"),
+        (950, "application_script"),
+        (950, "health_check"),
+    ];
+    for (guest, step) in points {
+        let mut child = lab
+            .phoenix()
+            .env("PHOENIX_STEP_DELAY_MS", "400")
+            .args(["--output", "json", "run", "--all"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut hit = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let Ok(e) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if e["event"] == "step_started" && e["id"] == lab.arg(guest) && e["step"] == step {
+                // StepStarted is durable before this event is printed; the act sleeps 400 ms.
+                child.kill().unwrap();
+                hit = true;
+                break;
+            }
+        }
+        let _ = child.wait();
+        assert!(hit, "the run never reached {guest} {step}");
+    }
+    let out = lab.run(&["run", "--all"]);
+    assert!(out.status.success(), "{}", lab::text(&out));
+
+    for (guest, step) in points {
+        let st = lab.state(guest);
+        let history = st["history"].as_array().unwrap();
+        assert!(
+            history.iter().any(|e| e["event"] == "step_interrupted"
+                && e["detail"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("{step} "))),
+            "{guest}: no interruption recorded at {step}"
+        );
+    }
+    for guest in [900u32, 901, 950] {
+        let st = lab.state(guest);
+        assert_eq!(st["status"], "completed", "{guest}");
+        let history = st["history"].as_array().unwrap();
+        let count = |event: &str, step: &str| {
+            history
+                .iter()
+                .filter(|e| {
+                    e["event"] == event
+                        && e["detail"].as_str().unwrap_or("").split(' ').next() == Some(step)
+                })
+                .count()
+        };
+        for s in st["steps"].as_array().unwrap() {
+            let name = s["name"].as_str().unwrap();
+            assert_eq!(
+                count("step_succeeded", name),
+                1,
+                "{guest} {name}: completed once"
+            );
+            assert_eq!(
+                count("step_started", name),
+                1 + count("step_interrupted", name),
+                "{guest} {name}: redone only after an interruption"
+            );
+        }
+    }
+    assert_eq!(
+        lab.containers(),
+        ["900", "901", "950"],
+        "no duplicate container"
+    );
+    assert_eq!(
+        lab.snapshots(900),
+        ["final-form"],
+        "no duplicate or unnamed snapshot"
+    );
+    assert_eq!(lab.snapshots(901), ["final-form"]);
+    // The features' own effects: sleepy ran once per interruption plus once in 900 (inherited by
+    // its clones), the marker once more than its interruptions in 950.
+    let effects = String::from_utf8_lossy(
+        &lab.attach(950, &["cat", "/var/lib/phoenix-test/effects"])
+            .stdout,
+    )
+    .into_owned();
+    assert_eq!(
+        effects.lines().filter(|l| l.starts_with("marker")).count(),
+        1,
+        "{effects}"
+    );
+    assert_eq!(
+        effects
+            .lines()
+            .filter(|l| l.starts_with(&format!("app {}", lab.arg(950))))
+            .count(),
+        1,
+        "{effects}"
+    );
+}

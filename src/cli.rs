@@ -81,7 +81,7 @@ pub enum Command {
     /// Converge guests and everything they need, in dependency order; resumes after interruption
     #[command(
         visible_alias = "converge",
-        after_help = "Examples:\n  phoenix run 950                 # 950 and all it needs\n  phoenix run --all               # the whole fleet (also: phoenix LetsGo)\n  phoenix run 950 --dry-run       # print what would run; change nothing\n  phoenix run --all --output json # one JSON event per line\n\nExit codes: 0 converged, 1 a guest failed or was blocked, 2 usage or config error, 3 state store locked."
+        after_help = "Examples:\n  phoenix run 950                 # 950 and all it needs\n  phoenix run --all               # the whole fleet (also: phoenix LetsGo)\n  phoenix run 950 --dry-run       # print what would run; change nothing\n  phoenix run --all --output json # one JSON event per line\n\nExit codes: 0 converged, 1 a guest failed or was blocked, 2 usage or config error, 3 state store locked, 130 interrupted (the next run resumes)."
     )]
     Run(RunArgs),
     /// Upstream's name for `run --all`
@@ -187,6 +187,13 @@ pub struct RunOptions {
     /// Time limit of one step (feature scripts included), in seconds
     #[arg(long, default_value_t = 1800, value_name = "SECS")]
     pub step_timeout: u64,
+    /// Guests converging at once [default: 2 per core, 2 to 8]
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
+    /// Create/clone/snapshot operations at once per storage pool (Proxmox locks time out under
+    /// parallel clones)
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub clone_jobs: u16,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,14 +3,13 @@
 //! blocked, every independent guest still finishes, and everything is reported as events.
 
 use crate::backend::{Hypervisor, RunState};
-use crate::config::{Fleet, GuestId, GuestRef};
+use crate::config::{Fleet, GuestId};
 use crate::exec::Runner;
 use crate::features::FeatureDirs;
 use crate::graph::Graph;
 use crate::lifecycle::{self, Ctx, Intents, Step, StepError};
 use serde::Serialize;
 use state_machine::{EngineError, Job, JobSpec, JobState, Lifecycle, Status, Store};
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -49,6 +48,8 @@ pub struct GuestSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub guests: Vec<GuestSummary>,
+    /// The run was interrupted (Ctrl-C, SIGTERM) and stopped starting new steps.
+    pub cancelled: bool,
     pub duration_ms: u64,
     pub commands: u64,
     pub mutating_commands: u64,
@@ -66,10 +67,38 @@ impl Summary {
     }
 }
 
+impl Outcome {
+    /// Whether dependents may go on.
+    pub fn ok(self) -> bool {
+        matches!(
+            self,
+            Outcome::Unchanged | Outcome::Converged | Outcome::Planned
+        )
+    }
+}
+
 /// What the operator (or a machine) is told as the run goes.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    RunStarted {
+        guests: usize,
+        jobs: usize,
+    },
+    Command {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        cmd: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        code: Option<i32>,
+        ms: u64,
+        /// When it ended (ms since the epoch); it started `ms` earlier.
+        at_ms: u64,
+        mutating: bool,
+    },
+    Cancelling {
+        message: String,
+    },
     GuestStarted {
         id: String,
         name: String,
@@ -133,6 +162,8 @@ pub struct Options {
     pub until: Option<Lifecycle>,
     pub step_timeout: Duration,
     pub fail_fast: bool,
+    /// Guests converging at once.
+    pub jobs: usize,
 }
 
 pub struct Env<'a> {
@@ -146,6 +177,8 @@ pub struct Env<'a> {
     /// Where the store lives (a dry run reads what is recorded there).
     pub state_dir: &'a std::path::Path,
     pub cancel: &'a AtomicBool,
+    /// Create/clone/snapshot operations at once per storage pool.
+    pub limits: &'a crate::limits::PoolLimits,
 }
 
 /// Saves intents through the engine.
@@ -175,85 +208,7 @@ pub fn job_spec(id: &str, steps: &[Step], until: Option<Lifecycle>) -> JobSpec<L
     spec
 }
 
-/// Converges `order` (already in dependency order). Engine errors (the store itself failing)
-/// stop the run.
-pub fn run(
-    env: &Env<'_>,
-    order: &[GuestId],
-    opts: &Options,
-    reporter: &mut dyn Reporter,
-) -> Result<Summary, EngineError> {
-    let started = Instant::now();
-    let mut results: BTreeMap<GuestId, GuestSummary> = BTreeMap::new();
-    let mut guests = Vec::new();
-    for &id in order {
-        let Some(GuestRef::Ct(ct)) = env.fleet.guest(id) else {
-            continue;
-        };
-        let blocked_by = env
-            .graph
-            .prerequisites(id)
-            .iter()
-            .map(|(p, _)| *p)
-            .find(|p| {
-                results.get(p).is_some_and(|r| {
-                    !matches!(
-                        r.outcome,
-                        Outcome::Unchanged | Outcome::Converged | Outcome::Planned
-                    )
-                })
-            });
-        let failed_before = results.values().any(|r| r.outcome == Outcome::Failed);
-        let summary = if let Some(p) = blocked_by {
-            GuestSummary {
-                id: id.to_string(),
-                name: ct.name.clone(),
-                outcome: Outcome::Blocked,
-                state: String::new(),
-                steps_run: 0,
-                steps_changed: 0,
-                duration_ms: 0,
-                error: None,
-                blocked_by: Some(p.to_string()),
-            }
-        } else if env.cancel.load(Ordering::SeqCst) || (opts.fail_fast && failed_before) {
-            GuestSummary {
-                id: id.to_string(),
-                name: ct.name.clone(),
-                outcome: Outcome::Cancelled,
-                state: String::new(),
-                steps_run: 0,
-                steps_changed: 0,
-                duration_ms: 0,
-                error: None,
-                blocked_by: None,
-            }
-        } else {
-            converge_guest(env, ct, opts, reporter)?
-        };
-        reporter.event(&Event::GuestFinished {
-            id: summary.id.clone(),
-            outcome: summary.outcome,
-            ms: summary.duration_ms,
-        });
-        results.insert(id, summary.clone());
-        guests.push(summary);
-    }
-    let (commands, mutating, cmd_time) = env.runner.stats().snapshot();
-    let summary = Summary {
-        guests,
-        duration_ms: started.elapsed().as_millis() as u64,
-        commands,
-        mutating_commands: mutating,
-        command_ms: cmd_time.as_millis() as u64,
-    };
-    reporter.event(&Event::RunFinished {
-        summary: summary.clone(),
-    });
-    Ok(summary)
-}
-
-fn converge_guest(
+pub fn converge_guest(
     env: &Env<'_>,
     ct: &crate::config::lxc::Container,
     opts: &Options,
@@ -356,6 +311,25 @@ fn converge_guest(
         pending,
     });
     let mut state = job.record().state.clone();
+    // A step that failed in an earlier run is retried after a pause that grows with its attempts.
+    if job.record().status == Status::Failed {
+        let pause = crate::limits::retry_backoff(job.record().attempt + 1);
+        if !pause.is_zero() {
+            let step = job.record().cursor.clone().unwrap_or_default();
+            reporter.event(&Event::Warning {
+                id: id.clone(),
+                message: format!(
+                    "retrying {step} (attempt {}) in {}s",
+                    job.record().attempt + 1,
+                    pause.as_secs()
+                ),
+            });
+            if sleep_unless_cancelled(pause, env.cancel) {
+                summary.outcome = Outcome::Cancelled;
+                return Ok(summary);
+            }
+        }
+    }
     let mut next = job.start()?;
     while let Some(run) = next {
         let Some(step) = steps.iter().find(|s| s.name == run.spec.name) else {
@@ -375,9 +349,9 @@ fn converge_guest(
         let context = cx(run.intent.clone());
         let result = match step.probe(&context) {
             Ok(true) => Ok(false),
-            Ok(false) => step
-                .act(&context, &mut JobIntents(&mut job))
-                .map(|()| step.mutates),
+            Ok(false) => {
+                act_limited(env, step, &context, &mut job, reporter).map(|()| step.mutates)
+            }
             Err(e) => Err(e),
         };
         summary.steps_run += 1;
@@ -426,6 +400,79 @@ fn converge_guest(
     }
     summary.duration_ms = started.elapsed().as_millis() as u64;
     Ok(summary)
+}
+
+/// Sleeps `d`, waking early (returning true) when the run is cancelled.
+fn sleep_unless_cancelled(d: Duration, cancel: &AtomicBool) -> bool {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        if cancel.load(Ordering::SeqCst) {
+            return true;
+        }
+        std::thread::sleep(
+            Duration::from_millis(100).min(until.saturating_duration_since(Instant::now())),
+        );
+    }
+    false
+}
+
+/// Acts; creates, clones and snapshots take a slot of their storage pool first, and are retried
+/// with backoff when the backend reports a lock timeout.
+fn act_limited(
+    env: &Env<'_>,
+    step: &Step,
+    cx: &Ctx<'_>,
+    job: &mut Job<'_, Lifecycle>,
+    reporter: &mut dyn Reporter,
+) -> Result<(), StepError> {
+    if !matches!(
+        step.kind,
+        lifecycle::StepKind::Create(_) | lifecycle::StepKind::Snapshot(_)
+    ) {
+        return step.act(cx, &mut JobIntents(job));
+    }
+    let pool = cx
+        .ct
+        .storage_pool
+        .clone()
+        .unwrap_or_else(|| "default".to_string());
+    let mut tries = 0;
+    loop {
+        let result = {
+            let _slot = env.limits.acquire(&pool);
+            if tries == 0 {
+                step.act(cx, &mut JobIntents(job))
+            } else {
+                // What the failed try left behind is cleaned up like an interrupted one.
+                let retry = Ctx {
+                    intent: Some(b"retry after lock timeout".to_vec()),
+                    ..*cx
+                };
+                step.act(&retry, &mut JobIntents(job))
+            }
+        };
+        match result {
+            Err(e)
+                if tries < 5
+                    && crate::limits::is_lock_timeout(&format!("{}\n{}", e.message, e.tail)) =>
+            {
+                tries += 1;
+                let pause = crate::limits::lock_backoff(tries);
+                reporter.event(&Event::Warning {
+                    id: cx.ct.id.to_string(),
+                    message: format!(
+                        "{}: storage lock timeout, retry {tries} in {}s",
+                        step.name,
+                        pause.as_secs()
+                    ),
+                });
+                if sleep_unless_cancelled(pause, env.cancel) {
+                    return Err(e);
+                }
+            }
+            other => return other,
+        }
+    }
 }
 
 /// A dry run: probes run (they change nothing), acts only print what they would run.

@@ -8,3 +8,5 @@ pub const GUEST_FAILED: i32 = 1;
 pub const USAGE: i32 = 2;
 /// The state store is locked by another running Phoenix.
 pub const LOCKED: i32 = 3;
+/// Interrupted by SIGINT/SIGTERM; the next run resumes.
+pub const INTERRUPTED: i32 = 130;

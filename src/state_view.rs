@@ -32,6 +32,8 @@ pub struct ErrorJson<'a> {
 pub struct StepJson<'a> {
     pub name: &'a str,
     pub state: &'a str,
+    pub started_at_ms: u64,
+    pub finished_at_ms: u64,
     pub duration_ms: u64,
     pub attempts: u32,
 }
@@ -89,6 +91,8 @@ pub fn job_json<'a>(r: &'a JobRecord, journal: &[Event], history: bool) -> JobJs
             .map(|d| StepJson {
                 name: &d.name,
                 state: &d.state,
+                started_at_ms: d.started_at,
+                finished_at_ms: d.finished_at,
                 duration_ms: d.finished_at.saturating_sub(d.started_at),
                 attempts: d.attempts,
             })

@@ -33,6 +33,8 @@ pub fn dispatch(cli: Cli) -> i32 {
                 dry_run: false,
                 fail_fast: false,
                 step_timeout: 1800,
+                jobs: None,
+                clone_jobs: 1,
             };
             run::run(g, &a.ids, &o, Some(state_machine::Lifecycle::Created))
         }

@@ -1,11 +1,15 @@
 use crate::cli::{GlobalArgs, RunOptions};
 use crate::config::GuestId;
-use crate::converge::{self, Env, Options, Reporter};
+use crate::converge::{Event, Options, Reporter};
+use crate::exec::Runner;
 use crate::exit;
+use crate::limits::PoolLimits;
 use crate::output::Format;
+use crate::scheduler::{self, Shared, SharedReporter};
 use crate::session::{self, Session};
 use state_machine::Lifecycle;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// `phoenix run`, `phoenix LetsGo` and `phoenix create` (with `until`).
@@ -30,16 +34,11 @@ pub fn run(g: &GlobalArgs, ids: &[GuestId], o: &RunOptions, until: Option<Lifecy
             Err(code) => return code,
         }
     };
-    let cancel = AtomicBool::new(false);
-    let env = Env {
-        fleet: &session.fleet,
-        graph: &session.graph,
-        backend: session.backend.as_ref(),
-        runner: session.runner.as_ref(),
-        features: &session.features,
-        store: store.as_ref(),
-        state_dir: &g.state_dir,
-        cancel: &cancel,
+    // A dry run prints what it would do in order: one guest at a time.
+    let jobs = if o.dry_run {
+        1
+    } else {
+        o.jobs.map_or_else(scheduler::default_jobs, usize::from)
     };
     let opts = Options {
         targets: ids.to_vec(),
@@ -47,12 +46,44 @@ pub fn run(g: &GlobalArgs, ids: &[GuestId], o: &RunOptions, until: Option<Lifecy
         until,
         step_timeout: Duration::from_secs(o.step_timeout),
         fail_fast: o.fail_fast,
+        jobs,
     };
-    let mut reporter: Box<dyn Reporter> = match g.output {
+    let reporter: Box<dyn Reporter> = match g.output {
         Format::Json => Box::new(crate::ui::json::JsonLines),
         Format::Human => Box::new(crate::ui::human::Human::new(g.verbose > 0, g.quiet)),
     };
-    let summary = match converge::run(&env, &order, &opts, reporter.as_mut()) {
+    let reporter = SharedReporter(Arc::new(Mutex::new(reporter)));
+    let listener = reporter.clone();
+    session.runner.observe(Box::new(move |cmd, out| {
+        let mut r = listener.clone();
+        r.event(&Event::Command {
+            id: crate::exec::current_guest(),
+            cmd: cmd.display(),
+            code: out.code,
+            ms: out.duration.as_millis() as u64,
+            at_ms: state_machine::now_ms(),
+            mutating: cmd.mutating,
+        });
+    }));
+    let Session {
+        fleet,
+        graph,
+        runner,
+        backend,
+        features,
+    } = session;
+    let shared = Arc::new(Shared {
+        fleet,
+        graph,
+        backend,
+        runner: runner as Arc<dyn Runner>,
+        features,
+        store,
+        state_dir: g.state_dir.clone(),
+        cancel: AtomicBool::new(false),
+        limits: PoolLimits::new(usize::from(o.clone_jobs)),
+    });
+    let summary = match scheduler::run(shared, order, Arc::new(opts), reporter) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: state store: {e}");
@@ -62,7 +93,9 @@ pub fn run(g: &GlobalArgs, ids: &[GuestId], o: &RunOptions, until: Option<Lifecy
     if g.output == Format::Human && !g.quiet {
         eprint!("{}", crate::ui::summary::render(&summary, o.dry_run));
     }
-    if summary.ok() {
+    if summary.cancelled {
+        exit::INTERRUPTED
+    } else if summary.ok() {
         exit::OK
     } else {
         exit::GUEST_FAILED

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 pub struct LocalRunner {
     dry_run: bool,
     stats: Stats,
+    observer: std::sync::OnceLock<super::Observer>,
 }
 
 impl LocalRunner {
@@ -17,7 +18,13 @@ impl LocalRunner {
         LocalRunner {
             dry_run,
             stats: Stats::default(),
+            observer: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Calls `f` after every command (set once).
+    pub fn observe(&self, f: super::Observer) {
+        let _ = self.observer.set(f);
     }
 }
 
@@ -135,6 +142,9 @@ impl Runner for LocalRunner {
             duration,
             timed_out,
         };
+        if let Some(observer) = self.observer.get() {
+            observer(cmd, &out);
+        }
         tracing::info!(
             target: "phoenix::exec",
             cmd = %shown,

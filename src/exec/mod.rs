@@ -152,6 +152,22 @@ impl ExecError {
     }
 }
 
+thread_local! {
+    static CURRENT_GUEST: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Names the guest the commands run on this thread are for (reported with them).
+pub fn set_current_guest(id: Option<String>) {
+    CURRENT_GUEST.with(|g| *g.borrow_mut() = id);
+}
+
+pub fn current_guest() -> Option<String> {
+    CURRENT_GUEST.with(|g| g.borrow().clone())
+}
+
+/// Told about every command that ran (the JSON event stream listens).
+pub type Observer = Box<dyn Fn(&Cmd, &Output) + Send + Sync>;
+
 /// Counts what ran, for summaries, benchmarks and the "no-op re-run changes nothing" check.
 #[derive(Debug, Default)]
 pub struct Stats {

@@ -1,19 +1,38 @@
-//! Progress for people: on a terminal, one indicatif line per active guest (state, step k/n,
-//! elapsed); otherwise plain lines, one per state entered, change, failure and guest finished.
+//! Progress for people. On a terminal: a fleet line (completed / running / waiting / failed /
+//! blocked, elapsed) above one indicatif line per active guest (state · step k/n, elapsed).
+//! Otherwise plain lines: states entered, changes, failures, guests finished, and the fleet line
+//! after each guest.
 
 use crate::converge::{Event, Outcome, Reporter};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+#[derive(Default)]
+struct Fleet {
+    total: usize,
+    running: HashSet<String>,
+    completed: usize,
+    failed: usize,
+    blocked: usize,
+    cancelled: usize,
+}
 
 pub struct Human {
     bars: Option<MultiProgress>,
+    fleet_bar: Option<ProgressBar>,
     active: HashMap<String, ProgressBar>,
     names: HashMap<String, String>,
     state: HashMap<String, String>,
+    fleet: Fleet,
+    started: Instant,
     verbose: bool,
     quiet: bool,
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 impl Human {
@@ -22,9 +41,12 @@ impl Human {
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Human {
             bars,
+            fleet_bar: None,
             active: HashMap::new(),
             names: HashMap::new(),
             state: HashMap::new(),
+            fleet: Fleet::default(),
+            started: Instant::now(),
             verbose,
             quiet,
         }
@@ -50,11 +72,50 @@ impl Human {
             None => id.to_string(),
         }
     }
+
+    /// `fleet: 3 completed · 2 running · 5 waiting · 0 failed · 0 blocked · 12.3s`
+    pub fn fleet_line(&self) -> String {
+        let f = &self.fleet;
+        let waiting = f
+            .total
+            .saturating_sub(f.completed + f.running.len() + f.failed + f.blocked + f.cancelled);
+        let mut s = format!(
+            "fleet: {} completed · {} running · {waiting} waiting · {} failed · {} blocked",
+            f.completed,
+            f.running.len(),
+            f.failed,
+            f.blocked
+        );
+        if f.cancelled > 0 {
+            s.push_str(&format!(" · {} cancelled", f.cancelled));
+        }
+        s.push_str(&format!(" · {:.1}s", self.started.elapsed().as_secs_f64()));
+        s
+    }
+
+    fn update_fleet(&self) {
+        if let Some(bar) = &self.fleet_bar {
+            bar.set_message(self.fleet_line());
+        }
+    }
 }
 
 impl Reporter for Human {
     fn event(&mut self, e: &Event) {
         match e {
+            Event::RunStarted { guests, jobs } => {
+                self.fleet.total = *guests;
+                self.started = Instant::now();
+                if let Some(m) = &self.bars {
+                    let bar = m.add(ProgressBar::new_spinner());
+                    bar.set_style(style("{msg}"));
+                    bar.enable_steady_tick(Duration::from_millis(250));
+                    self.fleet_bar = Some(bar);
+                    self.update_fleet();
+                } else if self.verbose {
+                    self.line(format!("fleet: {guests} guest(s), up to {jobs} at once"));
+                }
+            }
             Event::GuestStarted {
                 id,
                 name,
@@ -62,15 +123,14 @@ impl Reporter for Human {
                 pending,
             } => {
                 self.names.insert(id.clone(), name.clone());
+                self.fleet.running.insert(id.clone());
+                self.update_fleet();
                 if *pending == 0 {
                     return;
                 }
                 if let Some(m) = &self.bars {
                     let bar = m.add(ProgressBar::new_spinner());
-                    bar.set_style(
-                        ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} [{elapsed}]")
-                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                    );
+                    bar.set_style(style("{spinner} {prefix:.bold} {msg} [{elapsed}]"));
                     bar.set_prefix(self.label(id));
                     bar.enable_steady_tick(Duration::from_millis(120));
                     self.active.insert(id.clone(), bar);
@@ -112,12 +172,9 @@ impl Reporter for Human {
                 changed,
                 ms,
             } => {
-                if *changed || self.verbose {
+                if (*changed && self.bars.is_none()) || self.verbose {
                     let what = if *changed { "changed" } else { "ok" };
-                    let text = format!("{}: {step} {what} ({ms} ms)", self.label(id));
-                    if self.bars.is_none() || self.verbose {
-                        self.line(text);
-                    }
+                    self.line(format!("{}: {step} {what} ({ms} ms)", self.label(id)));
                 }
             }
             Event::StepFailed {
@@ -153,6 +210,21 @@ impl Reporter for Human {
                     self.line(format!("{}: {step}: {what}", self.label(id)));
                 }
             }
+            Event::Command {
+                id, cmd, code, ms, ..
+            } => {
+                if self.verbose {
+                    let who = id
+                        .as_deref()
+                        .map(|i| self.label(i))
+                        .unwrap_or_else(|| "phoenix".into());
+                    self.line(format!(
+                        "{who}: $ {cmd}  [exit {}, {ms} ms]",
+                        code.map_or("signal".to_string(), |c| c.to_string())
+                    ));
+                }
+            }
+            Event::Cancelling { message } => self.line(message.clone()),
             Event::Drift { id, what } => self.line(format!("{}: drift: {what}", self.label(id))),
             Event::Warning { id, message } => {
                 self.line(format!("warning: {}: {message}", self.label(id)))
@@ -161,21 +233,43 @@ impl Reporter for Human {
                 if let Some(bar) = self.active.remove(id) {
                     bar.finish_and_clear();
                 }
+                self.fleet.running.remove(id);
+                match outcome {
+                    Outcome::Failed => self.fleet.failed += 1,
+                    Outcome::Blocked => self.fleet.blocked += 1,
+                    Outcome::Cancelled => self.fleet.cancelled += 1,
+                    _ => self.fleet.completed += 1,
+                }
+                self.update_fleet();
                 let text = match outcome {
-                    Outcome::Unchanged if !self.verbose => return,
-                    Outcome::Blocked => {
-                        format!("{}: blocked (a prerequisite failed)", self.label(id))
-                    }
-                    other => format!(
+                    Outcome::Unchanged if !self.verbose => None,
+                    Outcome::Blocked => Some(format!(
+                        "{}: blocked (a prerequisite failed)",
+                        self.label(id)
+                    )),
+                    other => Some(format!(
                         "{}: {} in {:.1}s",
                         self.label(id),
                         outcome_word(*other),
                         *ms as f64 / 1000.0
-                    ),
+                    )),
                 };
-                self.line(text);
+                if let Some(t) = text {
+                    self.line(t);
+                }
+                if self.bars.is_none()
+                    && self.fleet.total > 1
+                    && !self.quiet
+                    && (self.verbose || *outcome != Outcome::Unchanged)
+                {
+                    self.line(self.fleet_line());
+                }
             }
-            Event::RunFinished { .. } => {}
+            Event::RunFinished { .. } => {
+                if let Some(bar) = self.fleet_bar.take() {
+                    bar.finish_and_clear();
+                }
+            }
         }
     }
 }

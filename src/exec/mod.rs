@@ -4,6 +4,7 @@
 
 pub mod local;
 pub mod quote;
+pub mod ssh;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

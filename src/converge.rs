@@ -3,7 +3,7 @@
 //! blocked, every independent guest still finishes, and everything is reported as events.
 
 use crate::backend::{Hypervisor, RunState};
-use crate::config::{Fleet, GuestId};
+use crate::config::Fleet;
 use crate::exec::Runner;
 use crate::features::FeatureDirs;
 use crate::graph::Graph;
@@ -156,8 +156,6 @@ pub trait Reporter: Send {
 }
 
 pub struct Options {
-    pub targets: Vec<GuestId>,
-    pub dry_run: bool,
     /// Stop each guest after this state (e.g. `create` stops at `created`).
     pub until: Option<Lifecycle>,
     pub step_timeout: Duration,

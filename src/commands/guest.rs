@@ -15,6 +15,13 @@ pub enum Op {
     Restart,
 }
 
+/// The session, once every id is known to be a container this backend manages.
+fn open(g: &GlobalArgs, ids: &[GuestId]) -> Result<Session, i32> {
+    let s = Session::open(g, false)?;
+    containers(&s, ids)?;
+    Ok(s)
+}
+
 fn containers(s: &Session, ids: &[GuestId]) -> Result<(), i32> {
     for id in ids {
         match s.fleet.guest(*id) {
@@ -37,13 +44,10 @@ fn containers(s: &Session, ids: &[GuestId]) -> Result<(), i32> {
 
 pub fn lifecycle(g: &GlobalArgs, a: &IdsArgs, op: Op) -> i32 {
     crate::logging::init(&g.log_dir, g.verbose);
-    let s = match Session::open(g, false) {
+    let s = match open(g, &a.ids) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    if let Err(c) = containers(&s, &a.ids) {
-        return c;
-    }
     let mut code = exit::OK;
     for id in &a.ids {
         let result = match op {
@@ -75,13 +79,10 @@ pub fn lifecycle(g: &GlobalArgs, a: &IdsArgs, op: Op) -> i32 {
 
 pub fn delete(g: &GlobalArgs, a: &DeleteArgs) -> i32 {
     crate::logging::init(&g.log_dir, g.verbose);
-    let s = match Session::open(g, false) {
+    let s = match open(g, &a.ids) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    if let Err(c) = containers(&s, &a.ids) {
-        return c;
-    }
     let list = a
         .ids
         .iter()
@@ -130,13 +131,10 @@ struct StatusJson {
 }
 
 pub fn status(g: &GlobalArgs, a: &IdsArgs) -> i32 {
-    let s = match Session::open(g, false) {
+    let s = match open(g, &a.ids) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    if let Err(c) = containers(&s, &a.ids) {
-        return c;
-    }
     let reader = state_machine::Reader::new(&g.state_dir);
     let mut out = Vec::new();
     let mut code = exit::OK;

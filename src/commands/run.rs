@@ -41,8 +41,6 @@ pub fn run(g: &GlobalArgs, ids: &[GuestId], o: &RunOptions, until: Option<Lifecy
         o.jobs.map_or_else(scheduler::default_jobs, usize::from)
     };
     let opts = Options {
-        targets: ids.to_vec(),
-        dry_run: o.dry_run,
         until,
         step_timeout: Duration::from_secs(o.step_timeout),
         fail_fast: o.fail_fast,

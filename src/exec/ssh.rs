@@ -112,7 +112,6 @@ struct Connection {
     session: Session,
     /// A second handle on the socket, to wait for data without consuming it.
     socket: TcpStream,
-    last_used: Instant,
 }
 
 pub struct SshRunner {
@@ -207,11 +206,7 @@ impl SshRunner {
         self.authenticate(&session)?;
         session.set_keepalive(true, self.opts.keepalive.as_secs().max(1) as u32);
         tracing::info!(target: "phoenix::ssh", target = %t, "connected");
-        Ok(Connection {
-            session,
-            socket,
-            last_used: Instant::now(),
-        })
+        Ok(Connection { session, socket })
     }
 
     fn verify_host_key(&self, session: &Session) -> Result<(), SshError> {
@@ -409,7 +404,6 @@ impl SshRunner {
         session.set_blocking(true);
         let _ = channel.wait_close();
         let code = channel.exit_status().ok();
-        conn.last_used = Instant::now();
         Ok(Output {
             code,
             stdout,

@@ -54,6 +54,35 @@ pub struct GlobalArgs {
     /// LXC container directory (lxc backend)
     #[arg(long, global = true, env = "PHOENIX_LXC_PATH", default_value = crate::backend::lxc::DEFAULT_LXC_PATH, value_name = "DIR")]
     pub lxc_path: PathBuf,
+    /// Proxmox node to drive over SSH, user@node[:port] (default: this machine)
+    #[arg(
+        long,
+        global = true,
+        env = "PHOENIX_HOST",
+        value_name = "USER@NODE[:PORT]"
+    )]
+    pub host: Option<String>,
+    /// SSH private key for --host (default: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)
+    #[arg(long, global = true, env = "PHOENIX_SSH_IDENTITY", value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// known_hosts file the node's host key is checked against [default: ~/.ssh/known_hosts]
+    #[arg(long, global = true, env = "PHOENIX_KNOWN_HOSTS", value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// Trust and record the host key of a node not yet in known_hosts (a changed key is always refused)
+    #[arg(long, global = true)]
+    pub accept_new_host_keys: bool,
+    /// Proxmox node name for API paths [default: the node's hostname]
+    #[arg(long, global = true, env = "PHOENIX_NODE", value_name = "NAME")]
+    pub node: Option<String>,
+    /// Directory holding pct and pvesh on the node [default: its PATH]
+    #[arg(long, global = true, env = "PHOENIX_PVE_TOOLS", value_name = "DIR")]
+    pub pve_tools: Option<PathBuf>,
+    /// Where the node keeps container configs
+    #[arg(long, global = true, env = "PHOENIX_PVE_CONF_DIR", default_value = crate::backend::proxmox::DEFAULT_CONF_DIR, value_name = "DIR")]
+    pub pve_conf_dir: PathBuf,
+    /// Where Phoenix records, on the node, the raw config lines it owns
+    #[arg(long, global = true, env = "PHOENIX_PVE_OWNED_DIR", default_value = crate::backend::proxmox::DEFAULT_OWNED_DIR, value_name = "DIR", hide_short_help = true)]
+    pub pve_owned_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -177,6 +177,9 @@ pub struct Env<'a> {
     pub cancel: &'a AtomicBool,
     /// Create/clone/snapshot operations at once per storage pool.
     pub limits: &'a crate::limits::PoolLimits,
+    /// Each guest's state as found when the run began (one backend query for the fleet), for
+    /// drift checks.
+    pub found: &'a std::collections::HashMap<crate::config::GuestId, Option<RunState>>,
 }
 
 /// Saves intents through the engine.
@@ -265,7 +268,11 @@ pub fn converge_guest(
         .job(&job_id)?
         .is_some_and(|r| r.status == Status::Completed)
     {
-        match env.backend.state(ct.id) {
+        let found = match env.found.get(&ct.id) {
+            Some(state) => Ok(*state),
+            None => env.backend.state(ct.id),
+        };
+        match found {
             Ok(None) => {
                 reporter.event(&Event::Drift {
                     id: id.clone(),
@@ -277,6 +284,8 @@ pub fn converge_guest(
                     "drift: container missing",
                 )?;
             }
+            // A template does not run: that is not drift.
+            Ok(Some(RunState::Stopped)) if env.backend.is_template(ct.id).unwrap_or(false) => {}
             Ok(Some(RunState::Stopped)) => {
                 reporter.event(&Event::Drift {
                     id: id.clone(),

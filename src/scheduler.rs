@@ -28,6 +28,8 @@ pub struct Shared {
     pub state_dir: PathBuf,
     pub cancel: AtomicBool,
     pub limits: PoolLimits,
+    /// Guest states found when the run began (filled by [`run`]).
+    pub found: std::sync::OnceLock<HashMap<GuestId, Option<crate::backend::RunState>>>,
 }
 
 impl Shared {
@@ -42,6 +44,7 @@ impl Shared {
             state_dir: &self.state_dir,
             cancel: &self.cancel,
             limits: &self.limits,
+            found: self.found.get_or_init(HashMap::new),
         }
     }
 }
@@ -114,6 +117,13 @@ async fn schedule(
         guests: containers.len(),
         jobs: opts.jobs,
     });
+    // One query for every guest's state (drift checks read it); when it fails each guest asks
+    // for itself.
+    if shared.store.is_some() {
+        let _ = shared
+            .found
+            .set(shared.backend.states(&containers).unwrap_or_default());
+    }
     let mut slots: HashMap<GuestId, Slot> =
         containers.iter().map(|id| (*id, Slot::Waiting)).collect();
     let mut tasks = tokio::task::JoinSet::new();

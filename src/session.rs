@@ -1,31 +1,38 @@
 //! What the guest-facing commands share: the checked configuration, its graph, the backend and
 //! its command runner, the feature directories, and the state store.
 
-use crate::backend::{lxc::LxcBackend, Hypervisor};
+use crate::backend::{lxc::LxcBackend, proxmox::ProxmoxBackend, Hypervisor};
 use crate::cli::{BackendKind, GlobalArgs};
 use crate::config::{Fleet, GuestId, GuestRef};
+use crate::exec::ssh::{SshOptions, SshRunner, Target};
 use crate::exec::{LocalRunner, Runner};
 use crate::exit;
 use crate::features::FeatureDirs;
 use crate::graph::Graph;
 use state_machine::{EngineError, Lifecycle, OpenOptions, Store};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub struct Session {
     pub fleet: Fleet,
     pub graph: Graph,
-    pub runner: Arc<LocalRunner>,
+    pub runner: Arc<dyn Runner>,
     pub backend: Box<dyn Hypervisor>,
     pub features: FeatureDirs,
 }
 
-/// Which backend `auto` means here.
-pub fn resolve_backend(kind: BackendKind) -> BackendKind {
+/// Which backend `auto` means here: proxmox when a node is given (`--host`) or `pct` is at hand,
+/// else lxc.
+pub fn resolve_backend(
+    kind: BackendKind,
+    host: Option<&str>,
+    tools: Option<&std::path::Path>,
+) -> BackendKind {
     match kind {
         BackendKind::Auto => {
             let on_path = std::env::var_os("PATH")
                 .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("pct").is_file()));
-            if on_path {
+            if host.is_some() || on_path || tools.is_some_and(|t| t.join("pct").is_file()) {
                 BackendKind::Proxmox
             } else {
                 BackendKind::Lxc
@@ -36,21 +43,63 @@ pub fn resolve_backend(kind: BackendKind) -> BackendKind {
 }
 
 impl Session {
-    /// Loads and checks the configuration and sets up the backend. Prints what is wrong and
-    /// returns the exit code on failure.
+    /// Loads and checks the configuration and sets up the runner (local, or SSH to `--host`) and
+    /// the backend. Prints what is wrong and returns the exit code on failure.
     pub fn open(g: &GlobalArgs, dry_run: bool) -> Result<Session, i32> {
         let fleet = crate::commands::load_checked(g)?;
         let graph = Graph::build(&fleet);
-        let runner = Arc::new(LocalRunner::new(dry_run));
-        let backend: Box<dyn Hypervisor> = match resolve_backend(g.backend) {
-            BackendKind::Lxc | BackendKind::Auto => Box::new(LxcBackend::new(
-                runner.clone() as Arc<dyn Runner>,
-                &g.lxc_path,
-            )),
-            BackendKind::Proxmox => {
-                eprintln!("error: the proxmox backend is not available in this build yet; use --backend lxc (or PHOENIX_BACKEND=lxc)");
-                return Err(exit::USAGE);
+        let section = &fleet.hypervisor.phoenix;
+        let host = g.host.clone().or_else(|| section.host.clone());
+        let runner: Arc<dyn Runner> = match &host {
+            None => Arc::new(LocalRunner::new(dry_run)),
+            Some(h) => {
+                let target: Target = h.parse().map_err(|e| {
+                    eprintln!("error: --host: {e}");
+                    exit::USAGE
+                })?;
+                let mut opts = SshOptions {
+                    accept_new_host_keys: g.accept_new_host_keys,
+                    ..SshOptions::default()
+                };
+                opts.identity = g
+                    .identity
+                    .clone()
+                    .or_else(|| section.identity.as_ref().map(PathBuf::from));
+                if let Some(kh) = g
+                    .known_hosts
+                    .clone()
+                    .or_else(|| section.known_hosts.as_ref().map(PathBuf::from))
+                {
+                    opts.known_hosts = kh;
+                }
+                let ssh = SshRunner::new(target, opts, dry_run);
+                // Connect now: an unknown host key or a refused login stops before any work.
+                ssh.connect().map_err(|e| {
+                    eprintln!("error: {e}");
+                    exit::USAGE
+                })?;
+                Arc::new(ssh)
             }
+        };
+        let backend: Box<dyn Hypervisor> = match resolve_backend(
+            g.backend,
+            host.as_deref(),
+            g.pve_tools.as_deref(),
+        ) {
+            BackendKind::Lxc | BackendKind::Auto => {
+                if host.is_some() {
+                    eprintln!("error: the lxc backend drives this machine only; --host needs --backend proxmox");
+                    return Err(exit::USAGE);
+                }
+                Box::new(LxcBackend::new(runner.clone(), &g.lxc_path))
+            }
+            BackendKind::Proxmox => Box::new(ProxmoxBackend::new(
+                runner.clone(),
+                g.pve_tools.clone(),
+                g.pve_conf_dir.clone(),
+                g.pve_owned_dir.clone(),
+                g.node.clone().or_else(|| section.node.clone()),
+            )),
         };
         let features = FeatureDirs::new(&g.features_dirs, fleet.dir.as_deref());
         Ok(Session {

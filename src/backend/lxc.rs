@@ -229,6 +229,13 @@ impl LxcBackend {
                 }
                 v
             }
+            Setting::Firewall { .. } | Setting::RootfsSize(_) => {
+                return Err(BackendError::Invalid(format!(
+                    "{}: the lxc backend cannot apply {}",
+                    id,
+                    s.name()
+                )));
+            }
         })
     }
 

@@ -6,6 +6,8 @@ pub mod cgroup;
 pub mod idmap;
 pub mod lxc;
 pub mod lxc_config;
+pub mod pct;
+pub mod proxmox;
 
 use crate::config::lxc::{Container, IdMap, MountPoint, Volume};
 use crate::config::values::{IpConfig, Mac};
@@ -33,6 +35,8 @@ pub struct Nic {
     pub ip: IpConfig,
     pub gw: Option<Ipv4Addr>,
     pub hwaddr: Mac,
+    /// Proxmox's per-interface firewall flag (`firewall.enabled`).
+    pub firewall: bool,
 }
 
 /// A piece of a guest's configuration, as the configuration asks for it. Each is one step of the
@@ -71,6 +75,13 @@ pub enum Setting {
         volumes: Vec<Volume>,
         unprivileged: bool,
     },
+    /// Per-guest firewall rules (Proxmox).
+    Firewall {
+        enabled: bool,
+        rules: Vec<crate::config::common::FirewallRule>,
+    },
+    /// Root filesystem size in GiB; grown, never shrunk.
+    RootfsSize(u64),
 }
 
 impl Setting {
@@ -86,6 +97,8 @@ impl Setting {
             Setting::RawOptions(_) => "lxc_options",
             Setting::Gpus(_) => "gpu",
             Setting::Mounts { .. } => "mounts",
+            Setting::Firewall { .. } => "firewall",
+            Setting::RootfsSize(_) => "rootfs_size",
         }
     }
 }
@@ -152,6 +165,13 @@ pub trait Hypervisor: Send + Sync {
 
     /// `None` when the guest does not exist.
     fn state(&self, id: GuestId) -> Result<Option<RunState>>;
+    /// The states of several guests; backends that can answer for all at once override this.
+    fn states(
+        &self,
+        ids: &[GuestId],
+    ) -> Result<std::collections::HashMap<GuestId, Option<RunState>>> {
+        ids.iter().map(|id| Ok((*id, self.state(*id)?))).collect()
+    }
     /// Creates a stopped guest from a rootfs tarball. Atomic: a crash leaves no guest behind.
     fn create(&self, ct: &Container, template: &std::path::Path) -> Result<()>;
     /// Creates a stopped guest as a clone of `parent`'s snapshot `snapshot`.
@@ -167,6 +187,20 @@ pub trait Hypervisor: Send + Sync {
     fn start(&self, id: GuestId) -> Result<()>;
     fn stop(&self, id: GuestId) -> Result<()>;
     fn destroy(&self, id: GuestId) -> Result<()>;
+
+    /// Converts a guest into a template (backends with templates only).
+    fn make_template(&self, id: GuestId) -> Result<()> {
+        Err(BackendError::Invalid(format!(
+            "{}: the {} backend has no templates",
+            id,
+            self.kind()
+        )))
+    }
+
+    /// Whether the guest is a template.
+    fn is_template(&self, _id: GuestId) -> Result<bool> {
+        Ok(false)
+    }
 
     /// Snapshot names, exactly as given when they were taken.
     fn snapshots(&self, id: GuestId) -> Result<Vec<String>>;

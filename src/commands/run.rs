@@ -1,7 +1,6 @@
 use crate::cli::{GlobalArgs, RunOptions};
 use crate::config::GuestId;
 use crate::converge::{Event, Options, Reporter};
-use crate::exec::Runner;
 use crate::exit;
 use crate::limits::PoolLimits;
 use crate::output::Format;
@@ -74,12 +73,13 @@ pub fn run(g: &GlobalArgs, ids: &[GuestId], o: &RunOptions, until: Option<Lifecy
         fleet,
         graph,
         backend,
-        runner: runner as Arc<dyn Runner>,
+        runner,
         features,
         store,
         state_dir: g.state_dir.clone(),
         cancel: AtomicBool::new(false),
         limits: PoolLimits::new(usize::from(o.clone_jobs)),
+        found: std::sync::OnceLock::new(),
     });
     let summary = match scheduler::run(shared, order, Arc::new(opts), reporter) {
         Ok(s) => s,

@@ -34,8 +34,22 @@ pub struct PortainerApi {
     pub api_key: Option<Secret>,
 }
 
+/// The `phoenix` section: where Phoenix drives this node from (flags and environment win).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PhoenixSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_hosts: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct HypervisorFile {
+    pub phoenix: PhoenixSection,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub domain_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -169,6 +183,30 @@ pub fn decode(root: Node<'_>) -> HypervisorFile {
             );
         }
         h.firewall = host_firewall(v.node());
+    }
+    if let Some(v) = o.get("phoenix") {
+        if let Some(p) = v.node().object() {
+            h.phoenix = PhoenixSection {
+                host: p.get("host").and_then(|v| {
+                    let node = v.node();
+                    let s = node.str()?;
+                    s.parse::<crate::exec::ssh::Target>()
+                        .map_err(|e| {
+                            node.error(e, Some("e.g. root@pve1 or root@10.0.0.13:22".into()))
+                        })
+                        .ok()?;
+                    Some(s.to_string())
+                }),
+                identity: p
+                    .get("identity")
+                    .and_then(|v| super::lxc::abs_path(v.node())),
+                known_hosts: p
+                    .get("known_hosts")
+                    .and_then(|v| super::lxc::abs_path(v.node())),
+                node: p.get("node").and_then(|v| v.node().token(Token::Hostname)),
+            };
+            p.finish();
+        }
     }
     if let Some(v) = o.get("portainer_api") {
         if let Some(p) = v.node().object() {

@@ -21,11 +21,6 @@ impl LocalRunner {
             observer: std::sync::OnceLock::new(),
         }
     }
-
-    /// Calls `f` after every command (set once).
-    pub fn observe(&self, f: super::Observer) {
-        let _ = self.observer.set(f);
-    }
 }
 
 /// Only these variables of Phoenix's own environment reach the commands it runs.
@@ -38,6 +33,31 @@ impl Runner for LocalRunner {
 
     fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    fn observe(&self, f: super::Observer) {
+        let _ = self.observer.set(f);
+    }
+
+    fn put_file(&self, path: &std::path::Path, data: &[u8], mode: u32) -> Result<(), ExecError> {
+        use std::os::unix::fs::PermissionsExt;
+        let shown = format!("write {}", path.display());
+        self.stats.record(
+            &Cmd::act(["write", &path.display().to_string()]),
+            std::time::Duration::ZERO,
+        );
+        if self.dry_run {
+            println!("would run: {shown}");
+            return Ok(());
+        }
+        let err = |source| ExecError::Spawn {
+            cmd: shown.clone(),
+            source,
+        };
+        let tmp = path.with_extension("phoenix-tmp");
+        std::fs::write(&tmp, data).map_err(err)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(err)?;
+        std::fs::rename(&tmp, path).map_err(err)
     }
 
     fn output(&self, cmd: &Cmd) -> Result<Output, ExecError> {

@@ -206,6 +206,12 @@ pub trait Runner: Send + Sync {
 
     fn stats(&self) -> &Stats;
 
+    /// Calls `f` after every command (set once; later calls are ignored).
+    fn observe(&self, f: Observer);
+
+    /// Writes a file where the commands run (atomically: a temp file, then a rename).
+    fn put_file(&self, path: &std::path::Path, data: &[u8], mode: u32) -> Result<(), ExecError>;
+
     /// Runs `cmd`; a non-zero exit or a timeout is an error carrying the output tail.
     fn run(&self, cmd: &Cmd) -> Result<Output, ExecError> {
         let out = self.output(cmd)?;

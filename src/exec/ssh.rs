@@ -159,10 +159,6 @@ impl SshRunner {
         &self.target
     }
 
-    pub fn observe(&self, f: Observer) {
-        let _ = self.observer.set(f);
-    }
-
     /// Connects now (normally the first command does), so errors show before any work.
     pub fn connect(&self) -> Result<(), SshError> {
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
@@ -419,6 +415,22 @@ impl Runner for SshRunner {
         self.dry_run
     }
 
+    fn observe(&self, f: Observer) {
+        let _ = self.observer.set(f);
+    }
+
+    fn put_file(&self, path: &Path, data: &[u8], mode: u32) -> Result<(), ExecError> {
+        self.stats.record(
+            &Cmd::act(["write", &path.display().to_string()]),
+            Duration::ZERO,
+        );
+        if self.dry_run {
+            println!("would run: [{}] write {}", self.target, path.display());
+            return Ok(());
+        }
+        self.sftp_put(path, data, mode as i32)
+    }
+
     fn stats(&self) -> &Stats {
         &self.stats
     }
@@ -484,7 +496,7 @@ impl Runner for SshRunner {
 
 impl SshRunner {
     /// Writes a file on the remote host through SFTP, atomically (temp file, then rename).
-    pub fn put_file(&self, path: &Path, data: &[u8], mode: i32) -> Result<(), ExecError> {
+    fn sftp_put(&self, path: &Path, data: &[u8], mode: i32) -> Result<(), ExecError> {
         let shown = format!("[{}] sftp put {}", self.target, path.display());
         let err = |e: String| ExecError::Spawn {
             cmd: shown.clone(),

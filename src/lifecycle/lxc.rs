@@ -6,7 +6,9 @@
 //! | configured | `hostname`, `resources`, `network`, `startup`, `security`, `lxc_options`, `gpu`, `idmap`, `mounts` |
 //! | running | `start` (and the network answers) |
 //! | customizing | `snapshot:pre-configured` (lifecycle snapshots), `feature:<name>` per feature |
-//! | completed | `application_script`, `health_check`, `host_check:<name>`, `snapshot:<template_snapshot_name>`, `snapshot:final-form` |
+//! | completed | `application_script`, `health_check`, `host_check:<name>`, `snapshot:<template_snapshot_name>`, `snapshot:final-form`, `template` (`is_template`, backends with templates) |
+//!
+//! Backends that can also get `firewall` and `rootfs_size` in the configured state (Proxmox).
 
 use super::{Source, Step, StepKind};
 use crate::backend::{Capabilities, Nic, Setting};
@@ -90,6 +92,7 @@ pub fn steps(
                 ip: n.ip,
                 gw: n.gw,
                 hwaddr,
+                firewall: ct.firewall.as_ref().is_some_and(|f| f.enabled),
             });
         }
     }
@@ -131,6 +134,30 @@ pub fn steps(
         },
     ];
     for s in settings {
+        push(
+            &mut out,
+            s.name().to_string(),
+            Lifecycle::Configured,
+            digest::of(&s),
+            StepKind::Setting(s),
+            true,
+        );
+    }
+    let extra = [
+        // Only a configured `firewall` block is converged (removing the block leaves the rules).
+        (caps.firewall && ct.firewall.is_some()).then(|| Setting::Firewall {
+            enabled: ct.firewall.as_ref().is_some_and(|f| f.enabled),
+            rules: ct
+                .firewall
+                .as_ref()
+                .map(|f| f.rules.clone())
+                .unwrap_or_default(),
+        }),
+        ct.storage_size_gb
+            .filter(|_| caps.resize_rootfs)
+            .map(Setting::RootfsSize),
+    ];
+    for s in extra.into_iter().flatten() {
         push(
             &mut out,
             s.name().to_string(),
@@ -235,6 +262,15 @@ pub fn steps(
     }
     if ct.enable_lifecycle_snapshots && ct.template_snapshot_name.as_deref() != Some(FINAL_FORM) {
         snapshot_step(&mut out, FINAL_FORM, Lifecycle::Completed);
+    }
+    if ct.is_template && caps.templates {
+        out.push(Step {
+            name: "template".into(),
+            state: Lifecycle::Completed,
+            digest: digest::of(&("template", chain(&out))),
+            kind: StepKind::Template,
+            mutates: true,
+        });
     }
     if ct.is_template && !caps.templates {
         warnings.push(

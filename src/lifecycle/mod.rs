@@ -28,10 +28,18 @@ pub enum StepKind {
     Setting(Setting),
     Start,
     Snapshot(String),
-    Feature { name: String, script: PathBuf },
+    Feature {
+        name: String,
+        script: PathBuf,
+    },
     ApplicationScript(PathBuf),
     HealthCheck(GuestHealthCheck),
-    HostCheck { check: HostCheck, script: PathBuf },
+    HostCheck {
+        check: HostCheck,
+        script: PathBuf,
+    },
+    /// Conversion into a template (Proxmox).
+    Template,
 }
 
 /// One row of a lifecycle table.
@@ -104,6 +112,7 @@ impl Step {
                 scripts::marker_matches(cx, &self.name, &self.digest)?
             }
             StepKind::HealthCheck(_) | StepKind::HostCheck { .. } => false,
+            StepKind::Template => cx.backend.is_template(id)?,
         })
     }
 
@@ -173,6 +182,7 @@ impl Step {
                     StepError::new(format!("host check {:?} failed: {e}", check.name), e.tail())
                 })?;
             }
+            StepKind::Template => backend.make_template(id)?,
         }
         Ok(())
     }

@@ -10,21 +10,25 @@ use std::process::{Command, Output};
 
 pub const TEMPLATE: &str = "/var/cache/phoenix/templates/phoenix-bookworm-minbase.tar.zst";
 
+#[path = "../sshd/mod.rs"]
+pub mod sshd;
+
+/// Which backend a lab drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Lxc,
+    /// `pct` on this machine (the faithful double in fixtures/pve, on real LXC).
+    Proxmox,
+    /// The same, over SSH to a real sshd on the loopback.
+    ProxmoxSsh,
+}
+
 pub struct Lab {
     pub net: u8,
     pub bridge: String,
+    pub backend: Backend,
+    pub sshd: Option<sshd::Sshd>,
     pub dir: tempfile::TempDir,
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 fn template() -> Option<PathBuf> {
@@ -35,12 +39,16 @@ fn template() -> Option<PathBuf> {
 impl Lab {
     /// A lab on 10.254.`net`.0/24, or `None` (after saying why) where LXC cannot run.
     pub fn new(net: u8) -> Option<Lab> {
+        Self::with_backend(net, Backend::Lxc)
+    }
+
+    pub fn with_backend(net: u8, backend: Backend) -> Option<Lab> {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true");
         let lxc = Command::new("lxc-start")
             .arg("--version")
             .output()
             .is_ok_and(|o| o.status.success());
-        let why = if !is_root() {
+        let why = if !sshd::is_root() {
             Some("not root")
         } else if !lxc {
             Some("lxc is not installed (apt-get install lxc)")
@@ -81,7 +89,27 @@ impl Lab {
             dir.path().join("config/scripts/app_sleep.sh"),
         )
         .expect("copy");
-        Some(Lab { net, bridge, dir })
+        let mut sshd = None;
+        if backend != Backend::Lxc {
+            for d in ["bin", "pve", "owned"] {
+                std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+            }
+            std::fs::copy(repo().join("fixtures/pve/pct"), dir.path().join("bin/pct"))
+                .expect("pct");
+            let env =
+                json!({"lxc_path": dir.path().join("lxc"), "conf_dir": dir.path().join("pve")});
+            std::fs::write(dir.path().join("bin/pct.env"), env.to_string()).expect("pct.env");
+            if backend == Backend::ProxmoxSsh {
+                sshd = Some(sshd::Sshd::start()?);
+            }
+        }
+        Some(Lab {
+            net,
+            bridge,
+            backend,
+            sshd,
+            dir,
+        })
     }
 
     /// The lab's own id for `x`: `net*1000 + x` (900 in lab 21 is 21900). LXC cannot run two
@@ -110,6 +138,7 @@ impl Lab {
         let mut c = self.ct(name, host);
         c["template"] = json!(template().expect("template").display().to_string());
         c["template_snapshot_name"] = json!("final-form");
+        c["storage_pool"] = json!("local");
         c
     }
 
@@ -150,9 +179,25 @@ impl Lab {
             .env("PHOENIX_STATE_DIR", self.path("state"))
             .env("PHOENIX_LOG_DIR", self.path("log"))
             .env("PHOENIX_LXC_PATH", self.path("lxc"))
-            .env("PHOENIX_BACKEND", "lxc")
             .arg("--features-dir")
             .arg(repo().join("fixtures/features"));
+        match self.backend {
+            Backend::Lxc => {
+                c.env("PHOENIX_BACKEND", "lxc");
+            }
+            Backend::Proxmox | Backend::ProxmoxSsh => {
+                c.env("PHOENIX_BACKEND", "proxmox")
+                    .env("PHOENIX_PVE_TOOLS", self.path("bin"))
+                    .env("PHOENIX_PVE_CONF_DIR", self.path("pve"))
+                    .env("PHOENIX_PVE_OWNED_DIR", self.path("owned"))
+                    .env("PHOENIX_NODE", "localhost");
+            }
+        }
+        if let Some(s) = &self.sshd {
+            c.env("PHOENIX_HOST", s.target())
+                .env("PHOENIX_SSH_IDENTITY", s.path("client_key"))
+                .env("PHOENIX_KNOWN_HOSTS", s.path("known_hosts"));
+        }
         c
     }
 

@@ -13,7 +13,7 @@ pub struct Sshd {
     child: Child,
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

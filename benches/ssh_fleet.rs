@@ -1,0 +1,42 @@
+//! Benchmark: the idempotent re-run of a converged 5-guest fleet on the Proxmox backend over SSH
+//! (`pct` is the test double on real LXC; sshd is real, on the loopback). Run as root:
+//! `cargo bench --bench ssh_fleet`. Target: under 1 s.
+
+#[path = "../tests/lab/mod.rs"]
+mod lab;
+
+use lab::{Backend, Lab};
+use std::time::{Duration, Instant};
+
+fn main() {
+    let Some(lab) = Lab::with_backend(34, Backend::ProxmoxSsh) else {
+        return;
+    };
+    let mut fleet = vec![(900, lab.template_ct("base", 100))];
+    for i in 0..5u32 {
+        fleet.push((950 + i, lab.clone_ct(&format!("g{i}"), 50 + i as u8, 900)));
+    }
+    lab.write_fleet(&fleet);
+    let t = Instant::now();
+    let (code, _) = lab.run_json(&["--all"]);
+    assert_eq!(code, 0, "first build failed");
+    println!(
+        "ssh_fleet: first build of a template and 5 clones over SSH: {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let mut times: Vec<Duration> = (0..7)
+        .map(|_| {
+            let t = Instant::now();
+            let (code, events) = lab.run_json(&["--all"]);
+            assert_eq!(code, 0);
+            let s = events
+                .iter()
+                .find(|e| e["event"] == "run_finished")
+                .unwrap();
+            assert_eq!(s["summary"]["mutating_commands"], 0);
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    println!("  no-op re-run of the 6 converged guests over SSH: median {:.0} ms, worst {:.0} ms (target < 1000 ms)", times[3].as_secs_f64() * 1000.0, times[6].as_secs_f64() * 1000.0);
+}

@@ -9,7 +9,7 @@ use lab::{Backend, Lab};
 use std::time::{Duration, Instant};
 
 fn main() {
-    let Some(lab) = Lab::with_backend(34, Backend::ProxmoxSsh) else {
+    let Some(lab) = Lab::with_backend(44, Backend::ProxmoxSsh) else {
         return;
     };
     let mut fleet = vec![(900, lab.template_ct("base", 100))];

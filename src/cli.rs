@@ -83,6 +83,14 @@ pub struct GlobalArgs {
     /// Where Phoenix records, on the node, the raw config lines it owns
     #[arg(long, global = true, env = "PHOENIX_PVE_OWNED_DIR", default_value = crate::backend::proxmox::DEFAULT_OWNED_DIR, value_name = "DIR", hide_short_help = true)]
     pub pve_owned_dir: PathBuf,
+    /// SSH key for guests with `exec_via: ssh` [default: <state-dir>/guest_id_ed25519, made when missing]
+    #[arg(
+        long,
+        global = true,
+        env = "PHOENIX_GUEST_IDENTITY",
+        value_name = "FILE"
+    )]
+    pub guest_identity: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

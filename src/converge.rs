@@ -177,6 +177,8 @@ pub struct Env<'a> {
     pub cancel: &'a AtomicBool,
     /// Create/clone/snapshot operations at once per storage pool.
     pub limits: &'a crate::limits::PoolLimits,
+    /// Phoenix's key and known_hosts for guests reached over SSH (`exec_via: ssh`).
+    pub guest_ssh: Option<&'a lifecycle::guest::GuestSsh>,
     /// Each guest's state as found when the run began (one backend query for the fleet), for
     /// drift checks.
     pub found: &'a std::collections::HashMap<crate::config::GuestId, Option<RunState>>,
@@ -234,14 +236,19 @@ pub fn converge_guest(
         summary.error = Some(msg);
         summary.duration_ms = started.elapsed().as_millis() as u64;
     };
-    let (steps, warnings) =
-        match lifecycle::lxc::steps(ct, env.fleet, env.backend.capabilities(), env.features) {
-            Ok(s) => s,
-            Err(e) => {
-                fail(&mut summary, e);
-                return Ok(summary);
-            }
-        };
+    let (steps, warnings) = match lifecycle::lxc::steps(
+        ct,
+        env.fleet,
+        env.backend.capabilities(),
+        env.features,
+        env.guest_ssh,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            fail(&mut summary, e);
+            return Ok(summary);
+        }
+    };
     for w in warnings {
         reporter.event(&Event::Warning {
             id: id.clone(),
@@ -249,12 +256,14 @@ pub fn converge_guest(
         });
     }
     let spec = job_spec(&job_id, &steps, opts.until);
+    let guest = guest_exec(env, ct);
     let cx = |intent| Ctx {
         backend: env.backend,
         runner: env.runner,
         ct,
         step_timeout: opts.step_timeout,
         intent,
+        guest: guest.as_ref(),
     };
 
     let Some(store) = env.store else {
@@ -409,6 +418,50 @@ pub fn converge_guest(
     Ok(summary)
 }
 
+/// Where a guest's scripts run: over SSH to its address (`exec_via: ssh`), else through the
+/// hypervisor.
+fn guest_exec<'a>(
+    env: &'a Env<'_>,
+    ct: &'a crate::config::lxc::Container,
+) -> Box<dyn lifecycle::guest::GuestExec + 'a> {
+    use crate::exec::ssh::{SshOptions, SshRunner, Target};
+    let via_ssh = match (
+        ct.exec_via,
+        env.guest_ssh,
+        ct.network.as_ref().map(|n| n.ip),
+    ) {
+        (
+            crate::config::lxc::ExecVia::Ssh,
+            Some(ssh),
+            Some(crate::config::values::IpConfig::Static(c)),
+        ) => Some((ssh, c)),
+        _ => None,
+    };
+    match via_ssh {
+        Some((ssh, cidr)) => {
+            let target = Target {
+                user: ct.ssh_user.clone(),
+                host: cidr.addr.to_string(),
+                port: 22,
+            };
+            let opts = SshOptions {
+                identity: Some(ssh.identity.clone()),
+                known_hosts: ssh.known_hosts.clone(),
+                accept_new_host_keys: false,
+                ..SshOptions::default()
+            };
+            Box::new(lifecycle::guest::ViaSsh {
+                ssh: SshRunner::new(target, opts, env.runner.dry_run()),
+                stats: env.runner.stats(),
+            })
+        }
+        None => Box::new(lifecycle::guest::ViaHypervisor {
+            backend: env.backend,
+            id: ct.id,
+        }),
+    }
+}
+
 /// Sleeps `d`, waking early (returning true) when the run is cancelled.
 fn sleep_unless_cancelled(d: Duration, cancel: &AtomicBool) -> bool {
     let until = Instant::now() + d;
@@ -514,12 +567,14 @@ fn dry_run_guest(
             .as_ref()
             .and_then(|r| r.done_step(&s.name))
             .is_some_and(|d| d.digest == s.digest);
+        let guest = guest_exec(env, ct);
         let cx = Ctx {
             backend: env.backend,
             runner: env.runner,
             ct,
             step_timeout: opts.step_timeout,
             intent: None,
+            guest: guest.as_ref(),
         };
         let up_to_date = recorded || (exists && step.probe(&cx).unwrap_or(false));
         reporter.event(&Event::StepPlanned {

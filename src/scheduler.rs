@@ -28,6 +28,8 @@ pub struct Shared {
     pub state_dir: PathBuf,
     pub cancel: AtomicBool,
     pub limits: PoolLimits,
+    /// Phoenix's key for guests reached over SSH, when any is.
+    pub guest_ssh: Option<crate::lifecycle::guest::GuestSsh>,
     /// Guest states found when the run began (filled by [`run`]).
     pub found: std::sync::OnceLock<HashMap<GuestId, Option<crate::backend::RunState>>>,
 }
@@ -45,6 +47,7 @@ impl Shared {
             cancel: &self.cancel,
             limits: &self.limits,
             found: self.found.get_or_init(HashMap::new),
+            guest_ssh: self.guest_ssh.as_ref(),
         }
     }
 }

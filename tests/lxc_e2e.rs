@@ -273,3 +273,67 @@ fn dry_run_and_bad_input_change_nothing() {
     );
     assert!(lab.containers().is_empty());
 }
+
+#[test]
+fn scripts_run_over_ssh_into_the_guest() {
+    let Some(lab) = Lab::new(35) else { return };
+    let mut t900 = lab.template_ct("base", 100);
+    t900["features"] = json!(["marker"]);
+    let mut c950 = lab.clone_ct("api", 50, 900);
+    c950["exec_via"] = json!("ssh");
+    c950["features"] = json!(["sleepy"]);
+    c950["application_script"] = json!("scripts/app_sleep.sh");
+    c950["health_check"] =
+        json!({"command": "test -n \"$SSH_CONNECTION\"", "retries": 1, "interval": 1});
+    let mut c951 = lab.clone_ct("plain", 51, 900);
+    c951["features"] = json!(["marker"]);
+    lab.write_fleet(&[(900, t900), (950, c950), (951, c951)]);
+    let (code, events) = lab.run_json(&["--all"]);
+    assert_eq!(code, 0, "{:#}", summary(&events));
+    // The template's feature ran through the hypervisor.
+    let via = lab.attach(951, &["cat", "/var/lib/phoenix-test/via"]);
+    assert_eq!(String::from_utf8_lossy(&via.stdout).trim(), "hypervisor");
+    // 950's ran over SSH from the lab bridge's address, and its host key was pinned.
+    let steps: Vec<String> = lab.state(950)["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    let at = |n: &str| {
+        steps
+            .iter()
+            .position(|s| s == n)
+            .unwrap_or_else(|| panic!("{n} missing from {steps:?}"))
+    };
+    assert_eq!(
+        at("ssh_access"),
+        at("start") + 1,
+        "SSH access is opened right after the start"
+    );
+    let effects = String::from_utf8_lossy(
+        &lab.attach(950, &["cat", "/var/lib/phoenix-test/effects"])
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        effects.lines().any(|l| l.starts_with("sleepy"))
+            && effects
+                .lines()
+                .any(|l| l.starts_with(&format!("app {}", lab.arg(950)))),
+        "{effects}"
+    );
+    let pinned = std::fs::read_to_string(lab.path("state/guest_known_hosts")).unwrap();
+    assert!(
+        pinned.starts_with(&format!("{} ssh-ed25519 ", lab.ip(50))),
+        "{pinned}"
+    );
+    let auth = lab.attach(950, &["cat", "/root/.ssh/authorized_keys"]);
+    assert!(String::from_utf8_lossy(&auth.stdout).contains("phoenix-guest-access"));
+    // The health check's command saw an SSH session, so it ran over SSH.
+    assert_eq!(lab.state(950)["status"], "completed");
+    // A second run changes nothing, over SSH too.
+    let (code, events) = lab.run_json(&["--all"]);
+    assert_eq!(code, 0);
+    assert_eq!(summary(&events)["mutating_commands"], 0);
+}

@@ -189,17 +189,17 @@ fn scenario(backend: Backend, net: u8) {
 
 #[test]
 fn proxmox_backend_on_the_node() {
-    scenario(Backend::Proxmox, 31);
+    scenario(Backend::Proxmox, 41);
 }
 
 #[test]
 fn proxmox_backend_over_ssh() {
-    scenario(Backend::ProxmoxSsh, 32);
+    scenario(Backend::ProxmoxSsh, 42);
 }
 
 #[test]
 fn the_pct_double_rejects_what_pct_rejects() {
-    let Some(lab) = Lab::with_backend(33, Backend::Proxmox) else {
+    let Some(lab) = Lab::with_backend(43, Backend::Proxmox) else {
         return;
     };
     let pct = |args: &[&str]| {
@@ -212,17 +212,17 @@ fn the_pct_double_rejects_what_pct_rejects() {
         vec!["status"],
         vec!["status", "12"],
         vec!["frobnicate", "100"],
-        vec!["create", "33900", lab::TEMPLATE, "--memory", "lots"],
-        vec!["create", "33900", lab::TEMPLATE, "--colour", "blue"],
-        vec!["create", "33900", lab::TEMPLATE, "--net0", "bridge=vmbr0"],
+        vec!["create", "43900", lab::TEMPLATE, "--memory", "lots"],
+        vec!["create", "43900", lab::TEMPLATE, "--colour", "blue"],
+        vec!["create", "43900", lab::TEMPLATE, "--net0", "bridge=vmbr0"],
         vec![
             "create",
-            "33900",
+            "43900",
             lab::TEMPLATE,
             "--net0",
             "name=eth0,ip=10.0.0.5",
         ],
-        vec!["create", "33900", "/nonexistent.tar.zst"],
+        vec!["create", "43900", "/nonexistent.tar.zst"],
         vec!["config", "33999"],
     ] {
         let out = pct(&bad);
@@ -231,7 +231,7 @@ fn the_pct_double_rejects_what_pct_rejects() {
     }
     assert!(pct(&[
         "create",
-        "33900",
+        "43900",
         lab::TEMPLATE,
         "--hostname",
         "t",
@@ -248,44 +248,44 @@ fn the_pct_double_rejects_what_pct_rejects() {
     .status
     .success());
     assert!(
-        !pct(&["create", "33900", lab::TEMPLATE]).status.success(),
+        !pct(&["create", "43900", lab::TEMPLATE]).status.success(),
         "already exists"
     );
     assert!(
-        !pct(&["set", "33900", "--unprivileged", "1"])
+        !pct(&["set", "43900", "--unprivileged", "1"])
             .status
             .success(),
         "read-only option"
     );
     assert!(
-        !pct(&["resize", "33900", "rootfs", "1G"]).status.success(),
+        !pct(&["resize", "43900", "rootfs", "1G"]).status.success(),
         "cannot shrink"
     );
-    assert!(pct(&["resize", "33900", "rootfs", "+2G"]).status.success());
-    assert!(pct(&["snapshot", "33900", "s1"]).status.success());
+    assert!(pct(&["resize", "43900", "rootfs", "+2G"]).status.success());
+    assert!(pct(&["snapshot", "43900", "s1"]).status.success());
     assert!(
-        !pct(&["snapshot", "33900", "s1"]).status.success(),
+        !pct(&["snapshot", "43900", "s1"]).status.success(),
         "name used twice"
     );
     assert!(
-        !pct(&["snapshot", "33900", "1bad"]).status.success(),
+        !pct(&["snapshot", "43900", "1bad"]).status.success(),
         "bad snapshot name"
     );
     assert!(
-        !pct(&["exec", "33900", "--", "true"]).status.success(),
+        !pct(&["exec", "43900", "--", "true"]).status.success(),
         "not running"
     );
-    assert!(pct(&["start", "33900"]).status.success());
+    assert!(pct(&["start", "43900"]).status.success());
     assert!(
-        !pct(&["start", "33900"]).status.success(),
+        !pct(&["start", "43900"]).status.success(),
         "already running"
     );
-    assert!(!pct(&["destroy", "33900"]).status.success(), "running");
+    assert!(!pct(&["destroy", "43900"]).status.success(), "running");
     assert_eq!(
-        String::from_utf8_lossy(&pct(&["exec", "33900", "--", "hostname"]).stdout).trim(),
+        String::from_utf8_lossy(&pct(&["exec", "43900", "--", "hostname"]).stdout).trim(),
         "t"
     );
-    assert!(pct(&["destroy", "33900", "--force", "1", "--purge", "1"])
+    assert!(pct(&["destroy", "43900", "--force", "1", "--purge", "1"])
         .status
         .success());
 }

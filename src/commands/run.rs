@@ -62,6 +62,20 @@ pub fn run(g: &GlobalArgs, ids: &[GuestId], o: &RunOptions, until: Option<Lifecy
             mutating: cmd.mutating,
         });
     }));
+    // Guests reached over SSH need Phoenix's key (made on first use).
+    let uses_ssh = order.iter().any(|id| matches!(session.fleet.guest(*id), Some(crate::config::GuestRef::Ct(c)) if c.exec_via == crate::config::lxc::ExecVia::Ssh));
+    let guest_ssh = if uses_ssh {
+        match crate::lifecycle::guest::GuestSsh::prepare(&g.state_dir, g.guest_identity.as_deref())
+        {
+            Ok(k) => Some(k),
+            Err(e) => {
+                eprintln!("error: guest SSH key: {e}");
+                return exit::USAGE;
+            }
+        }
+    } else {
+        None
+    };
     let Session {
         fleet,
         graph,
@@ -80,6 +94,7 @@ pub fn run(g: &GlobalArgs, ids: &[GuestId], o: &RunOptions, until: Option<Lifecy
         cancel: AtomicBool::new(false),
         limits: PoolLimits::new(usize::from(o.clone_jobs)),
         found: std::sync::OnceLock::new(),
+        guest_ssh,
     });
     let summary = match scheduler::run(shared, order, Arc::new(opts), reporter) {
         Ok(s) => s,

@@ -72,6 +72,16 @@ pub struct MountPoint {
     pub owner_gid: Option<u32>,
 }
 
+/// How scripts reach a guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecVia {
+    /// `pct exec` / `lxc-attach`.
+    Hypervisor,
+    /// SSH to the guest's address.
+    Ssh,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PortainerRole {
@@ -143,6 +153,11 @@ pub struct Container {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vllm_engine_config: Option<Map<String, Value>>,
     pub nvidia: NvidiaSettings,
+    /// How scripts reach the guest: through the hypervisor (`pct`, the default) or over SSH to
+    /// its address (`ssh`).
+    pub exec_via: ExecVia,
+    /// The user for `exec_via: ssh`.
+    pub ssh_user: String,
 }
 
 impl Container {
@@ -336,6 +351,37 @@ fn container(id: GuestId, node: Node<'_>, root_nvidia: &NvidiaSettings) -> Optio
         .and_then(|v| v.node().list(common::host_check))
         .unwrap_or_default();
     let vllm_engine_config = vllm(&o);
+    let exec_via = o
+        .get("exec_via")
+        .and_then(|v| {
+            let n = v.node();
+            match n.str()? {
+                "pct" | "lxc" | "hypervisor" => Some(ExecVia::Hypervisor),
+                "ssh" => Some(ExecVia::Ssh),
+                other => {
+                    n.error(
+                        format!("exec_via {other:?} is not \"pct\" or \"ssh\""),
+                        None,
+                    );
+                    None
+                }
+            }
+        })
+        .unwrap_or(ExecVia::Hypervisor);
+    let ssh_user = o
+        .get("ssh_user")
+        .and_then(|v| v.node().token(Token::Name))
+        .unwrap_or_else(|| "root".into());
+    if exec_via == ExecVia::Ssh
+        && !network
+            .as_ref()
+            .is_some_and(|n| matches!(n.ip, IpConfig::Static(_)))
+    {
+        node.error(
+            "exec_via \"ssh\" needs a static `ip` in network_config",
+            Some("scripts reach the guest at that address".into()),
+        );
+    }
     let own = nvidia_settings(&o);
     let nvidia = NvidiaSettings {
         driver_version: own
@@ -400,6 +446,8 @@ fn container(id: GuestId, node: Node<'_>, root_nvidia: &NvidiaSettings) -> Optio
         health_checks,
         vllm_engine_config,
         nvidia,
+        exec_via,
+        ssh_user,
     })
 }
 

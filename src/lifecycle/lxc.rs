@@ -27,6 +27,7 @@ pub fn steps(
     fleet: &Fleet,
     caps: Capabilities,
     features: &FeatureDirs,
+    guest_ssh: Option<&super::guest::GuestSsh>,
 ) -> Result<(Vec<Step>, Vec<String>), String> {
     let mut out: Vec<Step> = Vec::new();
     let mut warnings = Vec::new();
@@ -186,6 +187,37 @@ pub fn steps(
         true,
     );
 
+    if ct.exec_via == crate::config::lxc::ExecVia::Ssh {
+        let ssh = guest_ssh.ok_or_else(|| {
+            format!(
+                "container {} uses exec_via ssh but no guest key is set up",
+                ct.id
+            )
+        })?;
+        let address = match ct.network.as_ref().map(|n| n.ip) {
+            Some(crate::config::values::IpConfig::Static(c)) => c.addr.to_string(),
+            _ => {
+                return Err(format!(
+                    "container {}: exec_via ssh needs a static ip",
+                    ct.id
+                ))
+            }
+        };
+        let kind = StepKind::SshAccess {
+            address,
+            public_key: ssh.public_key.clone(),
+            known_hosts: ssh.known_hosts.clone(),
+        };
+        let d = digest::of(&("ssh_access", &ct.ssh_user, &ssh.public_key));
+        push(
+            &mut out,
+            "ssh_access".into(),
+            Lifecycle::Running,
+            d,
+            kind,
+            true,
+        );
+    }
     if ct.enable_lifecycle_snapshots {
         snapshot_step(&mut out, PRE_CONFIGURED, Lifecycle::Customizing);
     }

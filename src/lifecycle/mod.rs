@@ -2,6 +2,7 @@
 //! completes, has a digest of what it depends on, and is a probe (is it already so?) followed, when
 //! the probe says no, by an act (make it so).
 
+pub mod guest;
 pub mod lxc;
 pub mod scripts;
 
@@ -40,6 +41,13 @@ pub enum StepKind {
     },
     /// Conversion into a template (Proxmox).
     Template,
+    /// Opens the guest to SSH (`exec_via: ssh`): Phoenix's key authorized, sshd running, the
+    /// guest's host key pinned in `known_hosts`.
+    SshAccess {
+        address: String,
+        public_key: String,
+        known_hosts: PathBuf,
+    },
 }
 
 /// One row of a lifecycle table.
@@ -61,6 +69,8 @@ pub struct Ctx<'a> {
     pub step_timeout: Duration,
     /// Intent saved by an earlier, interrupted attempt of this step.
     pub intent: Option<Vec<u8>>,
+    /// Where scripts run: through the hypervisor or over SSH.
+    pub guest: &'a dyn guest::GuestExec,
 }
 
 /// A step's failure, with the output of what failed.
@@ -113,6 +123,11 @@ impl Step {
             }
             StepKind::HealthCheck(_) | StepKind::HostCheck { .. } => false,
             StepKind::Template => cx.backend.is_template(id)?,
+            StepKind::SshAccess {
+                address,
+                public_key,
+                known_hosts,
+            } => scripts::ssh_access_in_place(cx, address, public_key, known_hosts)?,
         })
     }
 
@@ -183,6 +198,11 @@ impl Step {
                 })?;
             }
             StepKind::Template => backend.make_template(id)?,
+            StepKind::SshAccess {
+                address,
+                public_key,
+                known_hosts,
+            } => scripts::open_ssh_access(cx, address, public_key, known_hosts)?,
         }
         Ok(())
     }

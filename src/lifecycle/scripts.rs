@@ -29,10 +29,9 @@ pub fn marker_matches(cx: &Ctx<'_>, step: &str, digest: &str) -> Result<bool, St
     if cx.backend.state(cx.ct.id)? != Some(crate::backend::RunState::Running) {
         return Ok(false);
     }
-    let out = cx.backend.exec(
-        cx.ct.id,
-        &Cmd::probe(["cat", &marker_path(step)]).timeout(Duration::from_secs(20)),
-    )?;
+    let out = cx
+        .guest
+        .exec(&Cmd::probe(["cat", &marker_path(step)]).timeout(Duration::from_secs(20)))?;
     Ok(out.success() && out.stdout_str().trim() == digest)
 }
 
@@ -69,18 +68,17 @@ fn run_script(
     digest: &str,
     args: &[String],
 ) -> Result<(), StepError> {
-    let id = cx.ct.id;
     let body = std::fs::read(script)
         .map_err(|e| StepError::new(format!("cannot read {}: {e}", script.display()), ""))?;
     let config = serde_json::to_vec_pretty(cx.ct).unwrap_or_default();
-    cx.backend.push(id, &config, CONFIG_PATH, 0o600)?;
+    cx.guest.push(&config, CONFIG_PATH, 0o600)?;
     let target = format!("{RUN_DIR}/{}.sh", step.replace(':', "_"));
-    cx.backend.push(id, &body, &target, 0o700)?;
+    cx.guest.push(&body, &target, 0o700)?;
     let mut argv = vec![target];
     argv.extend(args.iter().cloned());
     let mut cmd = Cmd::act(argv).timeout(cx.step_timeout);
     cmd.env = env(cx.ct, label);
-    let out = cx.backend.exec(id, &cmd)?;
+    let out = cx.guest.exec(&cmd)?;
     if out.timed_out {
         return Err(StepError::new(
             format!("{label} timed out after {}s", cx.step_timeout.as_secs()),
@@ -96,12 +94,8 @@ fn run_script(
             out.tail(40),
         ));
     }
-    cx.backend.push(
-        id,
-        format!("{digest}\n").as_bytes(),
-        &marker_path(step),
-        0o644,
-    )?;
+    cx.guest
+        .push(format!("{digest}\n").as_bytes(), &marker_path(step), 0o644)?;
     Ok(())
 }
 
@@ -129,7 +123,7 @@ pub fn health_check(cx: &Ctx<'_>, check: &GuestHealthCheck) -> Result<(), StepEr
             std::thread::sleep(Duration::from_secs(u64::from(check.interval_s)));
         }
         let cmd = Cmd::probe(["/bin/sh", "-c", &check.command]).timeout(Duration::from_secs(60));
-        let out = cx.backend.exec(cx.ct.id, &cmd)?;
+        let out = cx.guest.exec(&cmd)?;
         if out.success() {
             return Ok(());
         }
@@ -184,4 +178,123 @@ pub fn wait_network(cx: &Ctx<'_>) -> Result<bool, StepError> {
             .timeout(Duration::from_secs(25)),
     )?;
     Ok(out.success())
+}
+
+/// Run through the hypervisor: authorizes Phoenix's key, makes sure sshd runs (host keys made if
+/// missing), and prints the guest's ed25519 host key.
+const SSH_ACCESS: &str = r#"set -e
+mkdir -p /root/.ssh && chmod 700 /root/.ssh
+touch /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
+grep -qxF "$1" /root/.ssh/authorized_keys || echo "$1" >> /root/.ssh/authorized_keys
+[ -e /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -A >/dev/null
+if ! (ss -ltn 2>/dev/null || netstat -ltn 2>/dev/null) | grep -q ':22 '; then
+    systemctl enable --now ssh >/dev/null 2>&1 || systemctl enable --now sshd >/dev/null 2>&1 || { mkdir -p /run/sshd && /usr/sbin/sshd; }
+fi
+cat /etc/ssh/ssh_host_ed25519_key.pub"#;
+
+/// The `known_hosts` line for `address` with the guest's host key (`type base64`).
+fn pin_line(address: &str, host_key: &str) -> Option<String> {
+    let mut parts = host_key.split_whitespace();
+    Some(format!("{address} {} {}", parts.next()?, parts.next()?))
+}
+
+fn read_host_key(cx: &Ctx<'_>) -> Result<Option<String>, StepError> {
+    let out = cx.backend.exec(
+        cx.ct.id,
+        &Cmd::probe(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"]).timeout(Duration::from_secs(20)),
+    )?;
+    Ok(out.success().then(|| out.stdout_str().trim().to_string()))
+}
+
+/// Whether SSH access is in place: our key authorized, the pinned host key current.
+pub fn ssh_access_in_place(
+    cx: &Ctx<'_>,
+    address: &str,
+    public_key: &str,
+    known_hosts: &Path,
+) -> Result<bool, StepError> {
+    if cx.backend.state(cx.ct.id)? != Some(crate::backend::RunState::Running) {
+        return Ok(false);
+    }
+    let Some(key) = read_host_key(cx)? else {
+        return Ok(false);
+    };
+    let pinned = std::fs::read_to_string(known_hosts).unwrap_or_default();
+    let Some(line) = pin_line(address, &key) else {
+        return Ok(false);
+    };
+    if !pinned.lines().any(|l| l == line) {
+        return Ok(false);
+    }
+    let out = cx.backend.exec(
+        cx.ct.id,
+        &Cmd::probe(["grep", "-qxF", public_key, "/root/.ssh/authorized_keys"]),
+    )?;
+    Ok(out.success())
+}
+
+/// Opens the guest to SSH and pins its host key.
+pub fn open_ssh_access(
+    cx: &Ctx<'_>,
+    address: &str,
+    public_key: &str,
+    known_hosts: &Path,
+) -> Result<(), StepError> {
+    let out = cx.backend.exec(
+        cx.ct.id,
+        &Cmd::act(["/bin/sh", "-c", SSH_ACCESS, "sh", public_key]).timeout(Duration::from_secs(60)),
+    )?;
+    if !out.success() {
+        return Err(StepError::new(
+            "could not open the guest to SSH (is openssh-server installed in it?)",
+            out.tail(20),
+        ));
+    }
+    if cx.runner.dry_run() {
+        return Ok(());
+    }
+    let key = out
+        .stdout_str()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let line = pin_line(address, &key).ok_or_else(|| {
+        StepError::new(
+            format!("the guest printed no host key: {key:?}"),
+            out.tail(5),
+        )
+    })?;
+    let mut lines: Vec<String> = std::fs::read_to_string(known_hosts)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.split_whitespace().next() != Some(address))
+        .map(String::from)
+        .collect();
+    lines.push(line);
+    if let Some(dir) = known_hosts.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StepError::new(format!("{}: {e}", dir.display()), ""))?;
+    }
+    std::fs::write(known_hosts, lines.join("\n") + "\n")
+        .map_err(|e| StepError::new(format!("{}: {e}", known_hosts.display()), ""))?;
+    // sshd may take a moment to listen.
+    for _ in 0..50 {
+        if std::net::TcpStream::connect_timeout(
+            &format!("{address}:22")
+                .parse()
+                .map_err(|e| StepError::new(format!("{address}: {e}"), ""))?,
+            Duration::from_millis(200),
+        )
+        .is_ok()
+        {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(StepError::new(
+        format!("sshd in guest {} does not listen on {address}:22", cx.ct.id),
+        "",
+    ))
 }

@@ -249,3 +249,24 @@ fn files_travel_over_sftp() {
         "uploaded\n"
     );
 }
+
+#[test]
+fn keepalives_while_idle_keep_the_one_session_usable() {
+    let Some(s) = sshd::Sshd::start() else { return };
+    let opts = SshOptions {
+        identity: Some(s.path("client_key")),
+        known_hosts: s.path("known_hosts"),
+        keepalive: Duration::from_millis(300),
+        ..SshOptions::default()
+    };
+    let r = SshRunner::new(s.target().parse::<Target>().unwrap(), opts, false);
+    r.run(&Cmd::probe(["true"])).unwrap();
+    std::thread::sleep(Duration::from_millis(1500)); // several keepalives go out
+    assert_eq!(
+        r.run(&Cmd::probe(["echo", "after idling"]))
+            .unwrap()
+            .stdout_str(),
+        "after idling\n"
+    );
+    assert_eq!(s.logins(), 1, "the same session served both commands");
+}

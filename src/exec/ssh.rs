@@ -117,7 +117,8 @@ struct Connection {
 pub struct SshRunner {
     target: Target,
     opts: SshOptions,
-    conn: Mutex<Option<Connection>>,
+    conn: std::sync::Arc<Mutex<Option<Connection>>>,
+    keepalive_started: std::sync::Once,
     dry_run: bool,
     stats: Stats,
     observer: std::sync::OnceLock<Observer>,
@@ -148,7 +149,8 @@ impl SshRunner {
         SshRunner {
             target,
             opts,
-            conn: Mutex::new(None),
+            conn: std::sync::Arc::new(Mutex::new(None)),
+            keepalive_started: std::sync::Once::new(),
             dry_run,
             stats: Stats::default(),
             observer: std::sync::OnceLock::new(),
@@ -176,7 +178,28 @@ impl SshRunner {
         }
     }
 
+    /// Sends SSH keepalives while the session idles (between commands, or during long local
+    /// work), so that firewalls and the server keep it open. It stops with the runner.
+    fn start_keepalive(&self) {
+        let every = self.opts.keepalive.max(Duration::from_secs(1));
+        let weak = std::sync::Arc::downgrade(&self.conn);
+        self.keepalive_started.call_once(|| {
+            std::thread::spawn(move || loop {
+                std::thread::sleep(every);
+                let Some(conn) = weak.upgrade() else { return };
+                // Never wait for a command: try, and skip this round if one holds the session.
+                if let Ok(guard) = conn.try_lock() {
+                    if let Some(c) = guard.as_ref() {
+                        c.session.set_blocking(true);
+                        let _ = c.session.keepalive_send();
+                    }
+                };
+            });
+        });
+    }
+
     fn open(&self) -> Result<Connection, SshError> {
+        self.start_keepalive();
         let t = &self.target;
         let connect_err = |detail: String| SshError::Connect {
             target: t.clone(),
@@ -358,7 +381,22 @@ impl SshRunner {
                     match r {
                         Ok(0) => break,
                         Ok(n) => {
+                            // Streamed to the log as it arrives (complete lines).
+                            let seen = out.len();
                             out.extend_from_slice(&buf[..n]);
+                            let from = out[..seen]
+                                .iter()
+                                .rposition(|b| *b == b'\n')
+                                .map_or(0, |i| i + 1);
+                            if let Some(end) = out
+                                .iter()
+                                .rposition(|b| *b == b'\n')
+                                .filter(|e| *e + 1 > from)
+                            {
+                                for line in String::from_utf8_lossy(&out[from..end]).lines() {
+                                    tracing::debug!(target: "phoenix::ssh::output", stream = if stream == 0 { "stdout" } else { "stderr" }, "{line}");
+                                }
+                            }
                             progress = true;
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,

@@ -58,6 +58,12 @@ pub struct SharedReporter(pub Arc<Mutex<Box<dyn Reporter>>>);
 
 impl Reporter for SharedReporter {
     fn event(&mut self, e: &Event) {
+        // Every transition goes to the log too (commands are logged by their runner).
+        if !matches!(e, Event::Command { .. }) {
+            if let Ok(json) = serde_json::to_string(e) {
+                tracing::info!(target: "phoenix::run", "{json}");
+            }
+        }
         if let Ok(mut r) = self.0.lock() {
             r.event(e);
         }

@@ -567,7 +567,13 @@ impl Hypervisor for ProxmoxBackend {
             }
         }
         match s {
-            Setting::RootfsSize(gb) => Ok(c.rootfs_gb().is_some_and(|have| have >= *gb)),
+            Setting::RootfsSize(gb) => {
+                let have = c.rootfs_gb();
+                if have.is_some_and(|h| h > *gb) {
+                    tracing::warn!(%id, have, want = gb, "rootfs is larger than the configuration asks; Phoenix never shrinks a disk");
+                }
+                Ok(have.is_some_and(|h| h >= *gb))
+            }
             Setting::Firewall { enabled, rules } => {
                 let have = self.firewall_rules(id)?;
                 let want: &[FirewallRule] = if *enabled { rules } else { &[] };
@@ -613,10 +619,8 @@ impl Hypervisor for ProxmoxBackend {
         }
         match s {
             Setting::RootfsSize(gb) => match c.rootfs_gb() {
-                Some(have) if have > *gb => {
-                    tracing::warn!(%id, have, want = gb, "rootfs is larger than asked; Phoenix never shrinks a disk")
-                }
-                Some(have) if have == *gb => {}
+                // Larger than asked is reported by the probe; Phoenix never shrinks a disk.
+                Some(have) if have >= *gb => {}
                 _ => {
                     self.act(
                         self.pct([

@@ -6,14 +6,6 @@ mod lab;
 use lab::{steps_of_last_run, text, Lab};
 use serde_json::json;
 
-fn summary(events: &[serde_json::Value]) -> serde_json::Value {
-    events
-        .iter()
-        .find(|e| e["event"] == "run_finished")
-        .map(|e| e["summary"].clone())
-        .unwrap_or_default()
-}
-
 #[test]
 fn fleet_build_rerun_change_and_reset() {
     let Some(lab) = Lab::new(21) else { return };
@@ -37,7 +29,7 @@ fn fleet_build_rerun_change_and_reset() {
     // 1. Full build.
     let (code, events) = lab.run_json(&["--all"]);
     assert_eq!(code, 0, "{events:#?}");
-    let s = summary(&events);
+    let s = lab::summary(&events);
     assert!(
         s["guests"]
             .as_array()
@@ -66,7 +58,7 @@ fn fleet_build_rerun_change_and_reset() {
     // 2. A second run changes nothing and runs no mutating command.
     let (code, events) = lab.run_json(&["--all"]);
     assert_eq!(code, 0);
-    let s = summary(&events);
+    let s = lab::summary(&events);
     assert_eq!(s["mutating_commands"], 0, "{s:#}");
     assert!(s["guests"]
         .as_array()
@@ -103,7 +95,7 @@ fn fleet_build_rerun_change_and_reset() {
         "from the host",
         "the mount is live after its restart"
     );
-    let outcomes: Vec<_> = summary(&events)["guests"]
+    let outcomes: Vec<_> = lab::summary(&events)["guests"]
         .as_array()
         .unwrap()
         .iter()
@@ -164,16 +156,8 @@ fn a_failing_feature_blocks_only_its_dependents() {
     ]);
     let (code, events) = lab.run_json(&["--all"]);
     assert_eq!(code, 1);
-    let s = summary(&events);
-    let outcome = |id: u32| {
-        s["guests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["id"] == lab.arg(id))
-            .unwrap()["outcome"]
-            .clone()
-    };
+    let s = lab::summary(&events);
+    let outcome = |id: u32| lab.outcome(&s, id);
     assert_eq!(outcome(950), "failed");
     assert_eq!(outcome(951), "blocked");
     assert_eq!(outcome(952), "converged");
@@ -289,7 +273,7 @@ fn scripts_run_over_ssh_into_the_guest() {
     c951["features"] = json!(["marker"]);
     lab.write_fleet(&[(900, t900), (950, c950), (951, c951)]);
     let (code, events) = lab.run_json(&["--all"]);
-    assert_eq!(code, 0, "{:#}", summary(&events));
+    assert_eq!(code, 0, "{:#}", lab::summary(&events));
     // The template's feature ran through the hypervisor.
     let via = lab.attach(951, &["cat", "/var/lib/phoenix-test/via"]);
     assert_eq!(String::from_utf8_lossy(&via.stdout).trim(), "hypervisor");
@@ -335,5 +319,5 @@ fn scripts_run_over_ssh_into_the_guest() {
     // A second run changes nothing, over SSH too.
     let (code, events) = lab.run_json(&["--all"]);
     assert_eq!(code, 0);
-    assert_eq!(summary(&events)["mutating_commands"], 0);
+    assert_eq!(lab::summary(&events)["mutating_commands"], 0);
 }

@@ -9,14 +9,6 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-fn finished(events: &[Value]) -> Value {
-    events
-        .iter()
-        .find(|e| e["event"] == "run_finished")
-        .map(|e| e["summary"].clone())
-        .unwrap_or_default()
-}
-
 #[test]
 fn thirty_guests_in_dependency_order_within_limits() {
     let Some(lab) = Lab::new(26) else { return };
@@ -35,7 +27,7 @@ fn thirty_guests_in_dependency_order_within_limits() {
     }
     lab.write_fleet(&fleet);
     let (code, events) = lab.run_json(&["--all", "--jobs", "4", "--clone-jobs", "1"]);
-    assert_eq!(code, 0, "{:#}", finished(&events));
+    assert_eq!(code, 0, "{:#}", lab::summary(&events));
     assert_eq!(lab.containers().len(), 30);
 
     // Never more than 4 guests at once (from the event stream, which is in time order).
@@ -131,16 +123,8 @@ fn fail_fast_stops_starting_new_guests() {
     ]);
     let (code, events) = lab.run_json(&["--all", "--jobs", "1", "--fail-fast"]);
     assert_eq!(code, 1);
-    let s = finished(&events);
-    let outcome = |id: u32| {
-        s["guests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["id"] == lab.arg(id))
-            .unwrap()["outcome"]
-            .clone()
-    };
+    let s = lab::summary(&events);
+    let outcome = |id: u32| lab.outcome(&s, id);
     assert_eq!(outcome(950), "failed");
     assert_eq!(outcome(951), "cancelled");
     assert_eq!(outcome(952), "cancelled");
@@ -198,7 +182,7 @@ fn sigint_finishes_running_steps_then_resumes() {
     let (code, events) = interrupt(&lab, 2, 1);
     assert_eq!(code, Some(130));
     assert!(events.iter().any(|e| e["event"] == "cancelling"));
-    let s = finished(&events);
+    let s = lab::summary(&events);
     assert_eq!(s["cancelled"], true);
     assert!(s["guests"]
         .as_array()

@@ -10,14 +10,6 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-fn summary(events: &[Value]) -> Value {
-    events
-        .iter()
-        .find(|e| e["event"] == "run_finished")
-        .map(|e| e["summary"].clone())
-        .unwrap_or_default()
-}
-
 fn fleet(lab: &Lab, extra_950: Option<(&str, Value)>) {
     let mut t900 = lab.template_ct("base", 100);
     t900["features"] = json!(["marker"]);
@@ -40,7 +32,7 @@ fn scenario(backend: Backend, net: u8) {
     };
     fleet(&lab, None);
     let (code, events) = lab.run_json(&["--all"]);
-    assert_eq!(code, 0, "{:#}", summary(&events));
+    assert_eq!(code, 0, "{:#}", lab::summary(&events));
     assert_eq!(lab.containers(), ["900", "950", "951"]);
     let conf = std::fs::read_to_string(lab.path(&format!("pve/{}.conf", lab.arg(950)))).unwrap();
     assert!(
@@ -65,10 +57,10 @@ fn scenario(backend: Backend, net: u8) {
     let (code, events) = lab.run_json(&["--all"]);
     assert_eq!(code, 0);
     assert_eq!(
-        summary(&events)["mutating_commands"],
+        lab::summary(&events)["mutating_commands"],
         0,
         "{:#}",
-        summary(&events)
+        lab::summary(&events)
     );
 
     // Memory and a raw option: only their steps (and the checks after them) run.
@@ -87,7 +79,7 @@ fn scenario(backend: Backend, net: u8) {
     )
     .unwrap();
     let (code, events) = lab.run_json(&[&lab.arg(950)]);
-    assert_eq!(code, 0, "{:#}", summary(&events));
+    assert_eq!(code, 0, "{:#}", lab::summary(&events));
     assert_eq!(
         steps_of_last_run(&lab.state(950)),
         ["resources", "lxc_options", "health_check"]

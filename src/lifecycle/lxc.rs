@@ -134,16 +134,7 @@ pub fn steps(
             unprivileged,
         },
     ];
-    for s in settings {
-        push(
-            &mut out,
-            s.name().to_string(),
-            Lifecycle::Configured,
-            digest::of(&s),
-            StepKind::Setting(s),
-            true,
-        );
-    }
+    // What only some backends can do (Proxmox: firewall rules, disk size).
     let extra = [
         // Only a configured `firewall` block is converged (removing the block leaves the rules).
         (caps.firewall && ct.firewall.is_some()).then(|| Setting::Firewall {
@@ -158,7 +149,7 @@ pub fn steps(
             .filter(|_| caps.resize_rootfs)
             .map(Setting::RootfsSize),
     ];
-    for s in extra.into_iter().flatten() {
+    for s in settings.into_iter().chain(extra.into_iter().flatten()) {
         push(
             &mut out,
             s.name().to_string(),

@@ -334,6 +334,26 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The summary of a run's event stream (its `run_finished` event).
+pub fn summary(events: &[Value]) -> Value {
+    events
+        .iter()
+        .find(|e| e["event"] == "run_finished")
+        .map(|e| e["summary"].clone())
+        .unwrap_or_default()
+}
+
+impl Lab {
+    /// The outcome of a lab-relative guest in a run summary.
+    pub fn outcome(&self, summary: &Value, id: u32) -> Value {
+        summary["guests"]
+            .as_array()
+            .and_then(|g| g.iter().find(|g| g["id"] == self.arg(id)))
+            .map(|g| g["outcome"].clone())
+            .unwrap_or_default()
+    }
+}
+
 /// Steps started (in order) by the last run recorded in a job's journal.
 pub fn steps_of_last_run(state: &Value) -> Vec<String> {
     let history = state["history"].as_array().cloned().unwrap_or_default();

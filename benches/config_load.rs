@@ -3,7 +3,7 @@
 //! the peak memory of the whole process (VmHWM, generation of the file included).
 //! `PHASES=1` also prints the time of each phase and of the bare JSON parse.
 
-use phoenix::config::{validate, Diagnostics, Fleet};
+use phoenix::config::{Diagnostics, Fleet};
 use phoenix::graph::Graph;
 use serde_json::json;
 use std::time::Instant;
@@ -64,7 +64,7 @@ fn once(dir: &std::path::Path) -> (f64, usize) {
     let diag = Diagnostics::new();
     let fleet = Fleet::load_dir(dir, &diag).expect("load");
     let t1 = t.elapsed();
-    validate::check(&fleet, &diag);
+    phoenix::ops::load::check(&fleet, &diag);
     let t2 = t.elapsed();
     let order = Graph::build(&fleet).order(&[]).expect("order");
     if std::env::var_os("PHASES").is_some() {

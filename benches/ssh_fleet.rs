@@ -9,7 +9,7 @@ use lab::{Backend, Lab};
 use std::time::{Duration, Instant};
 
 fn main() {
-    let Some(lab) = Lab::with_backend(44, Backend::ProxmoxSsh) else {
+    let Some(lab) = Lab::with_backend(Backend::ProxmoxSsh) else {
         return;
     };
     let mut fleet = vec![(900, lab.template_ct("base", 100))];
@@ -18,8 +18,8 @@ fn main() {
     }
     lab.write_fleet(&fleet);
     let t = Instant::now();
-    let (code, _) = lab.run_json(&["--all"]);
-    assert_eq!(code, 0, "first build failed");
+    let run = lab.run_json(&["--all"]);
+    assert_eq!(run.code, 0, "first build failed: {run}");
     println!(
         "ssh_fleet: first build of a template and 5 clones over SSH: {:.1} s",
         t.elapsed().as_secs_f64()
@@ -27,13 +27,9 @@ fn main() {
     let mut times: Vec<Duration> = (0..7)
         .map(|_| {
             let t = Instant::now();
-            let (code, events) = lab.run_json(&["--all"]);
-            assert_eq!(code, 0);
-            let s = events
-                .iter()
-                .find(|e| e["event"] == "run_finished")
-                .unwrap();
-            assert_eq!(s["summary"]["mutating_commands"], 0);
+            let run = lab.run_json(&["--all"]);
+            assert_eq!(run.code, 0, "{run}");
+            assert_eq!(run.summary.mutating_commands, 0);
             t.elapsed()
         })
         .collect();

@@ -1,9 +1,22 @@
 //! Command-line definitions (clap derive). Global options work before or after the subcommand.
+//! Everything here turns into the library's plain option structs ([`GlobalArgs::options`]); the
+//! library never sees a clap type.
 
-use crate::config::{FileKind, GuestId};
-use crate::output::Format;
-use clap::{Args, Parser, Subcommand};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use phoenix::config::{FileKind, GuestId};
+use phoenix::jobs::Lifecycle;
+use phoenix::ops::connect::BackendKind;
+use phoenix::ops::graph::Notation;
+use phoenix::ui::out::Format;
 use std::path::PathBuf;
+
+/// A value parser for a library enum: its names for help and completions, its `FromStr` to parse.
+macro_rules! names_of {
+    ($t:ty) => {
+        PossibleValuesParser::new(<$t>::NAMES).try_map(|s| s.parse::<$t>())
+    };
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,12 +33,13 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Directory holding phoenix_*_config(s).json [default: /usr/local/phoenix_hypervisor/etc]
     #[arg(long, global = true, env = "PHOENIX_CONFIG_DIR", value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
     /// Output format for results
-    #[arg(long, global = true, value_enum, default_value_t = Format::Human, env = "PHOENIX_OUTPUT")]
+    #[arg(long, global = true, value_parser = names_of!(Format), default_value = "human", env = "PHOENIX_OUTPUT")]
     pub output: Format,
     /// Extra directory searched first for feature scripts (repeatable)
     #[arg(long = "features-dir", global = true, value_name = "DIR")]
@@ -46,58 +60,77 @@ pub struct GlobalArgs {
     )]
     pub state_dir: PathBuf,
     /// Where daily log files go
-    #[arg(long, global = true, env = "PHOENIX_LOG_DIR", default_value = crate::logging::DEFAULT_LOG_DIR, value_name = "DIR")]
+    #[arg(long, global = true, env = "PHOENIX_LOG_DIR", default_value = phoenix::logging::DEFAULT_LOG_DIR, value_name = "DIR")]
     pub log_dir: PathBuf,
-    /// Hypervisor backend: auto picks proxmox when `pct` is on PATH, else lxc
-    #[arg(long, global = true, env = "PHOENIX_BACKEND", value_enum, default_value_t = BackendKind::Auto)]
+    /// Hypervisor backend: auto picks proxmox when --host is given or `pct` is on PATH, else lxc
+    #[arg(long, global = true, env = "PHOENIX_BACKEND", value_parser = names_of!(BackendKind), default_value = "auto", help_heading = "Node options")]
     pub backend: BackendKind,
     /// LXC container directory (lxc backend)
-    #[arg(long, global = true, env = "PHOENIX_LXC_PATH", default_value = crate::backend::lxc::DEFAULT_LXC_PATH, value_name = "DIR")]
+    #[arg(long, global = true, help_heading = "Node options", env = "PHOENIX_LXC_PATH", default_value = phoenix::backend::lxc::DEFAULT_LXC_PATH, value_name = "DIR")]
     pub lxc_path: PathBuf,
     /// Proxmox node to drive over SSH, user@node[:port] (default: this machine)
     #[arg(
         long,
         global = true,
+        help_heading = "Node options",
         env = "PHOENIX_HOST",
         value_name = "USER@NODE[:PORT]"
     )]
     pub host: Option<String>,
     /// SSH private key for --host (default: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)
-    #[arg(long, global = true, env = "PHOENIX_SSH_IDENTITY", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Node options",
+        env = "PHOENIX_SSH_IDENTITY",
+        value_name = "FILE"
+    )]
     pub identity: Option<PathBuf>,
     /// known_hosts file the node's host key is checked against [default: ~/.ssh/known_hosts]
-    #[arg(long, global = true, env = "PHOENIX_KNOWN_HOSTS", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Node options",
+        env = "PHOENIX_KNOWN_HOSTS",
+        value_name = "FILE"
+    )]
     pub known_hosts: Option<PathBuf>,
     /// Trust and record the host key of a node not yet in known_hosts (a changed key is always refused)
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Node options")]
     pub accept_new_host_keys: bool,
     /// Proxmox node name for API paths [default: the node's hostname]
-    #[arg(long, global = true, env = "PHOENIX_NODE", value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Node options",
+        env = "PHOENIX_NODE",
+        value_name = "NAME"
+    )]
     pub node: Option<String>,
     /// Directory holding pct and pvesh on the node [default: its PATH]
-    #[arg(long, global = true, env = "PHOENIX_PVE_TOOLS", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Node options",
+        env = "PHOENIX_PVE_TOOLS",
+        value_name = "DIR"
+    )]
     pub pve_tools: Option<PathBuf>,
     /// Where the node keeps container configs
-    #[arg(long, global = true, env = "PHOENIX_PVE_CONF_DIR", default_value = crate::backend::proxmox::DEFAULT_CONF_DIR, value_name = "DIR")]
+    #[arg(long, global = true, help_heading = "Node options", env = "PHOENIX_PVE_CONF_DIR", default_value = phoenix::backend::proxmox::DEFAULT_CONF_DIR, value_name = "DIR")]
     pub pve_conf_dir: PathBuf,
     /// Where Phoenix records, on the node, the raw config lines it owns
-    #[arg(long, global = true, env = "PHOENIX_PVE_OWNED_DIR", default_value = crate::backend::proxmox::DEFAULT_OWNED_DIR, value_name = "DIR", hide_short_help = true)]
+    #[arg(long, global = true, help_heading = "Node options", env = "PHOENIX_PVE_OWNED_DIR", default_value = phoenix::backend::proxmox::DEFAULT_OWNED_DIR, value_name = "DIR", hide_short_help = true)]
     pub pve_owned_dir: PathBuf,
     /// SSH key for guests with `exec_via: ssh` [default: <state-dir>/guest_id_ed25519, made when missing]
     #[arg(
         long,
         global = true,
+        help_heading = "Node options",
         env = "PHOENIX_GUEST_IDENTITY",
         value_name = "FILE"
     )]
     pub guest_identity: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum BackendKind {
-    Auto,
-    Lxc,
-    Proxmox,
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,18 +190,10 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// Kind of the FILEs, when their names do not tell
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = names_of!(FileKind))]
     pub kind: Option<FileKind>,
     /// Single files to check instead of the whole config directory
     pub files: Vec<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum GraphFormat {
-    Text,
-    Json,
-    Dot,
-    Mermaid,
 }
 
 #[derive(Debug, Args)]
@@ -176,14 +201,15 @@ pub struct GraphArgs {
     /// Only these guests and what they need
     pub ids: Vec<GuestId>,
     /// Graph notation (--output json implies json)
-    #[arg(long, value_enum)]
-    pub format: Option<GraphFormat>,
+    #[arg(long, value_parser = names_of!(Notation))]
+    pub format: Option<Notation>,
 }
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("targets").required(true).args(["ids", "all"])))]
 pub struct PlanArgs {
     /// Guests to plan (with everything they need)
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    #[arg(conflicts_with = "all")]
     pub ids: Vec<GuestId>,
     /// Plan the whole fleet
     #[arg(long)]
@@ -196,9 +222,10 @@ pub struct CompletionsArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("targets").required(true).args(["ids", "all"])))]
 pub struct RunArgs {
     /// Guests to converge (with everything they need)
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    #[arg(conflicts_with = "all")]
     pub ids: Vec<GuestId>,
     /// The whole fleet
     #[arg(long)]
@@ -257,14 +284,17 @@ pub struct StateShowArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("targets").required(true).args(["ids", "all"])))]
 pub struct StateResetArgs {
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    /// Guests to reset
+    #[arg(conflicts_with = "all")]
     pub ids: Vec<GuestId>,
+    /// Every job in the store
     #[arg(long)]
     pub all: bool,
     /// Keep the steps of this state and earlier ones (default: back to the start)
     #[arg(long, value_name = "STATE")]
-    pub to: Option<state_machine::Lifecycle>,
+    pub to: Option<Lifecycle>,
     /// Do not ask
     #[arg(long, short)]
     pub yes: bool,
@@ -283,4 +313,45 @@ pub struct DeleteArgs {
     /// Do not ask
     #[arg(long, short)]
     pub yes: bool,
+}
+
+impl GlobalArgs {
+    /// The library's options.
+    pub fn options(&self) -> phoenix::ops::Options {
+        phoenix::ops::Options {
+            config_dir: self.config_dir.clone(),
+            features_dirs: self.features_dirs.clone(),
+            state_dir: self.state_dir.clone(),
+            log_dir: self.log_dir.clone(),
+            output: self.output,
+            verbose: self.verbose,
+            quiet: self.quiet,
+            backend: self.backend,
+            lxc_path: self.lxc_path.clone(),
+            host: self.host.clone(),
+            identity: self.identity.clone(),
+            known_hosts: self.known_hosts.clone(),
+            accept_new_host_keys: self.accept_new_host_keys,
+            node: self.node.clone(),
+            pve_tools: self.pve_tools.clone(),
+            pve_conf_dir: self.pve_conf_dir.clone(),
+            pve_owned_dir: self.pve_owned_dir.clone(),
+            guest_identity: self.guest_identity.clone(),
+        }
+    }
+}
+
+impl RunOptions {
+    /// The library's request to run `ids` (empty: the whole fleet).
+    pub fn request(&self, ids: Vec<GuestId>) -> phoenix::ops::run::RunRequest {
+        phoenix::ops::run::RunRequest {
+            ids,
+            until: None,
+            dry_run: self.dry_run,
+            fail_fast: self.fail_fast,
+            step_timeout: std::time::Duration::from_secs(self.step_timeout),
+            jobs: self.jobs.map(usize::from),
+            clone_jobs: usize::from(self.clone_jobs),
+        }
+    }
 }

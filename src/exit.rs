@@ -10,3 +10,23 @@ pub const USAGE: i32 = 2;
 pub const LOCKED: i32 = 3;
 /// Interrupted by SIGINT/SIGTERM; the next run resumes.
 pub const INTERRUPTED: i32 = 130;
+
+/// How a command that ran to its end went (errors are [`crate::Error`]s, with their own codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Success,
+    /// A guest failed or was blocked; the summary says which.
+    GuestFailed,
+    /// Stopped by SIGINT/SIGTERM; the next run resumes.
+    Interrupted,
+}
+
+impl Status {
+    pub fn code(self) -> i32 {
+        match self {
+            Status::Success => OK,
+            Status::GuestFailed => GUEST_FAILED,
+            Status::Interrupted => INTERRUPTED,
+        }
+    }
+}

@@ -3,7 +3,7 @@
 //! id space. The build order is upstream's: depth-first post-order from the targets in the order
 //! given, visiting a guest's clone parent before its dependencies.
 
-use crate::config::{Fleet, GuestId, GuestKind};
+use crate::config::{Diagnostics, Fleet, GuestId, GuestKind};
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -143,6 +143,23 @@ impl Graph {
         }
         out.sort();
         out
+    }
+
+    /// Reports every cycle as a configuration error at the first guest on it.
+    pub fn report_cycles(&self, fleet: &Fleet, diag: &Diagnostics) {
+        for cycle in self.cycles() {
+            let (file, ptr) = match fleet.guest(cycle[0]) {
+                Some(g) => (fleet.file_of(g.kind()), fleet.pointer_of(g)),
+                None => (fleet.file_of(GuestKind::Lxc), String::new()),
+            };
+            let path: Vec<String> = cycle.iter().map(|id| id.to_string()).collect();
+            diag.error(
+                &file,
+                &ptr,
+                format!("dependency cycle: {}", path.join(" -> ")),
+                Some("break the cycle: a guest cannot need itself".into()),
+            );
+        }
     }
 
     /// A path `start -> ... -> start` along prerequisite edges inside `members`.

@@ -79,7 +79,8 @@ pub fn init(log_dir: &Path, verbose: u8) {
                 .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
         ),
         Err(e) => {
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "warning: cannot use log dir {}: {e} (give --log-dir DIR)",
                 log_dir.display()
             );

@@ -182,11 +182,78 @@ fn plan_preflight_turns_missing_host_files_into_errors() {
 }
 
 #[test]
-fn plan_needs_targets_or_all() {
+fn plan_run_and_reset_need_targets_or_all_and_say_so() {
+    for verb in [&["plan"][..], &["run"], &["state", "reset"]] {
+        phoenix()
+            .args(verb)
+            .args(["--config-dir", &example()])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("<IDS|--all>"));
+    }
+}
+
+#[test]
+fn a_closed_stdout_ends_the_output_quietly() {
+    for args in [
+        &["graph", "--format", "dot"][..],
+        &["graph", "--output", "json"],
+        &["completions", "bash"],
+        &["--output", "json", "state", "show"],
+    ] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("phoenix"))
+            .args(args)
+            .args([
+                "--config-dir",
+                &example(),
+                "--state-dir",
+                "/nonexistent/state",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader went away, as with `| true` or `| head -c 10`
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn state_show_of_an_unknown_guest_says_it_is_not_in_the_configuration() {
+    let state = tempfile::tempdir().unwrap();
     phoenix()
-        .args(["plan", "--config-dir", &example()])
+        .args([
+            "state",
+            "show",
+            "12345",
+            "--config-dir",
+            &example(),
+            "--state-dir",
+        ])
+        .arg(state.path())
         .assert()
-        .code(2);
+        .code(2)
+        .stderr(predicate::str::contains(
+            "guest 12345 is not defined in the configuration",
+        ));
+    phoenix()
+        .args([
+            "state",
+            "show",
+            "950",
+            "--config-dir",
+            &example(),
+            "--state-dir",
+        ])
+        .arg(state.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "it has not been run yet (`phoenix run 950`)",
+        ));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 mod common;
 
-use phoenix::config::{validate, Diagnostics, Fleet};
+use phoenix::config::{Diagnostics, Fleet};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -11,7 +11,7 @@ fn load_bytes(name: &str, bytes: &[u8]) {
     std::fs::write(dir.path().join(name), bytes).unwrap();
     let diag = Diagnostics::new();
     if let Ok(fleet) = Fleet::load_dir(dir.path(), &diag) {
-        validate::check(&fleet, &diag);
+        phoenix::ops::load::check(&fleet, &diag);
         let graph = phoenix::graph::Graph::build(&fleet);
         let _ = graph.order(&[]);
         let _ = graph.cycles();
@@ -96,6 +96,6 @@ fn a_hundred_megabyte_file_is_handled() {
     std::fs::write(dir.path().join("phoenix_lxc_configs.json"), doc).unwrap();
     let diag = Diagnostics::new();
     let fleet = Fleet::load_dir(dir.path(), &diag).unwrap();
-    validate::check(&fleet, &diag);
+    phoenix::ops::load::check(&fleet, &diag);
     assert!(diag.has_errors());
 }

@@ -3,8 +3,8 @@
 
 mod common;
 
-use phoenix::config::{validate, Diagnostics, Fleet, Severity};
-use serde_json::Value;
+use phoenix::config::{Diagnostics, Fleet, Severity};
+use serde_json::{json, Value};
 use std::path::PathBuf;
 
 struct Case {
@@ -73,7 +73,7 @@ fn every_invalid_config_is_reported_at_its_pointer() {
         } else {
             Fleet::load_files(&paths, None, &diag).expect("load_files")
         };
-        validate::check(&fleet, &diag);
+        phoenix::ops::load::check(&fleet, &diag);
         let items = diag.into_sorted();
         let want = &case.doc["expect"];
         let (file, pointer, message) = (
@@ -136,4 +136,45 @@ fn cli_exits_2_and_prints_file_pointer_message() {
             "{name}: {stderr}"
         );
     }
+}
+
+/// One bad field is reported where it stands; the guest keeps its shape, so its clones do not
+/// lose their source and a cycle through it is still found.
+#[test]
+fn a_bad_field_keeps_the_guests_shape() {
+    let net = |host: u8| json!({"bridge": "vmbr0", "ip": format!("10.254.9.{host}/24"), "gw": "10.254.9.1"});
+    let dir = common::write_dir(&[(
+        "phoenix_lxc_configs.json",
+        json!({"lxc_configs": {
+            "901": {"name": "tmpl", "memory_mb": "lots", "cores": 1, "template": "/t.tar.zst",
+                    "template_snapshot_name": "final-form", "network_config": net(11),
+                    "dependencies": ["951"]},
+            "950": {"name": "api", "memory_mb": 512, "cores": 1, "clone_from_ctid": "901",
+                    "network_config": net(50)},
+            "951": {"name": "worker", "memory_mb": 512, "cores": 1, "clone_from_ctid": "901",
+                    "network_config": net(51)},
+        }}),
+    )]);
+    let (_, items) = common::load(dir.path());
+    let errors: Vec<String> = items
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| format!("{}: {}", d.pointer, d.message))
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("/lxc_configs/901/memory_mb:")),
+        "{errors:#?}"
+    );
+    assert!(
+        !errors.iter().any(|e| e.contains("does not exist")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("dependency cycle: 901 -> 951 -> 901")),
+        "{errors:#?}"
+    );
 }

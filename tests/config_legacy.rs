@@ -37,8 +37,8 @@ fn aug_2025_container_shape() {
     )]);
     let fleet = ok(dir.path());
     let c = &fleet.lxc.containers[&GuestId(950)];
-    assert_eq!(c.clone_from, Some(GuestId(900)));
-    assert_eq!(c.features, vec!["base_setup", "nvidia"]);
+    assert_eq!(c.base.clone_from, Some(GuestId(900)));
+    assert_eq!(c.base.features, vec!["base_setup", "nvidia"]);
     let v = c.vllm_engine_config.as_ref().unwrap();
     assert_eq!(v["ModelConfig"]["model"], "ibm/granite");
     assert_eq!(v["ParallelConfig"]["tensor_parallel_size"], 2);
@@ -88,14 +88,19 @@ fn sept_2025_hypervisor_with_embedded_vms_and_old_shapes() {
         "embedded VMs are routed to the VM model"
     );
     assert_eq!(fleet.vm.defaults.storage_pool.as_deref(), Some("local-lvm"));
-    let vm = fleet.vm.vms.iter().find(|v| v.id == GuestId(8001)).unwrap();
+    let vm = fleet
+        .vm
+        .vms
+        .iter()
+        .find(|v| v.base.id == GuestId(8001))
+        .unwrap();
     assert_eq!(vm.snapshots.pre_features.as_deref(), Some("pre"));
     assert_eq!(vm.snapshots.post_features.as_deref(), Some("post"));
     assert_eq!(
         vm.docker_stacks[0].environment.as_deref(),
         Some("production")
     );
-    assert_eq!(vm.clone_from, Some(GuestId(8000)));
+    assert_eq!(vm.base.clone_from, Some(GuestId(8000)));
 }
 
 #[test]

@@ -67,8 +67,8 @@ fn upstream_head_quirks_are_read_as_upstream_meant() {
     // Root-level nvidia_* fallback, made explicit per container.
     assert_eq!(ct(901).nvidia.driver_version.as_deref(), Some("580.76.05"));
     // String ids.
-    assert_eq!(ct(901).clone_from, Some(GuestId(900)));
-    assert_eq!(ct(801).dependencies, vec![GuestId(1002)]);
+    assert_eq!(ct(901).base.clone_from, Some(GuestId(900)));
+    assert_eq!(ct(801).base.dependencies, vec![GuestId(1002)]);
     // Host firewall nested under shared_volumes at HEAD.
     let fw = fleet.hypervisor.firewall.as_ref().unwrap();
     assert_eq!(fw.found_at, "/shared_volumes/firewall");

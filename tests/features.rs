@@ -82,7 +82,7 @@ fn every_script_parses_and_passes_shellcheck() {
 
 #[test]
 fn check_mode_reports_and_changes_nothing_in_a_real_container() {
-    let Some(lab) = lab::Lab::new(25) else { return };
+    let Some(lab) = lab::Lab::new() else { return };
     lab.write_fleet(&[(900, lab.template_ct("probe", 100))]);
     let out = lab.run(&["run", &lab.arg(900)]);
     assert!(out.status.success(), "{}", lab::text(&out));

@@ -13,7 +13,7 @@ use std::process::Stdio;
 
 #[test]
 fn sigkill_inside_steps_then_resume() {
-    let Some(lab) = Lab::new(24) else { return };
+    let Some(lab) = Lab::new() else { return };
     let mut t900 = lab.template_ct("base", 100);
     t900["features"] = json!(["sleepy"]);
     let mut t901 = lab.clone_ct("tmpl", 101, 900);

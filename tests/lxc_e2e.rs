@@ -1,43 +1,40 @@
 //! `phoenix run` on real LXC containers: build, idempotent re-run, config changes that converge
-//! only what changed, reset, failures that block only dependents, dry run, and bad input.
+//! only what changed, reset, failures that block only dependents, a VM the backend cannot build,
+//! dry run, and bad input.
 
 mod lab;
 
 use lab::{steps_of_last_run, text, Lab};
+use phoenix::converge::Outcome::*;
 use serde_json::json;
+
+/// 900 (template, `marker`) → 901 (template) → 950 (app, health check) and 951 (needs 950).
+fn fleet(lab: &Lab, change_950: impl FnOnce(lab::fleet::Fleet<'_>) -> lab::fleet::Fleet<'_>) {
+    let f = lab
+        .fleet()
+        .template(900, "base")
+        .features(&["marker"])
+        .clone_of(901, "tmpl", 900)
+        .snapshot("final-form")
+        .clone_of(950, "api", 901)
+        .set("application_script", json!("scripts/app_sleep.sh"))
+        .set(
+            "health_check",
+            json!({"command": "test -s /var/lib/phoenix-test/marker", "retries": 3, "interval": 1}),
+        );
+    change_950(f)
+        .clone_of(951, "worker", 901)
+        .depends_on(&[950])
+        .write();
+}
 
 #[test]
 fn fleet_build_rerun_change_and_reset() {
-    let Some(lab) = Lab::new(21) else { return };
-    let mut t900 = lab.template_ct("base", 100);
-    t900["features"] = json!(["marker"]);
-    let mut t901 = lab.clone_ct("tmpl", 101, 900);
-    t901["template_snapshot_name"] = json!("final-form");
-    let mut c950 = lab.clone_ct("api", 50, 901);
-    c950["application_script"] = json!("scripts/app_sleep.sh");
-    c950["health_check"] =
-        json!({"command": "test -s /var/lib/phoenix-test/marker", "retries": 3, "interval": 1});
-    let mut c951 = lab.clone_ct("worker", 51, 901);
-    c951["dependencies"] = json!(["950"]);
-    lab.write_fleet(&[
-        (900, t900),
-        (901, t901.clone()),
-        (950, c950.clone()),
-        (951, c951.clone()),
-    ]);
+    let Some(lab) = Lab::new() else { return };
+    fleet(&lab, |f| f);
 
     // 1. Full build.
-    let (code, events) = lab.run_json(&["--all"]);
-    assert_eq!(code, 0, "{events:#?}");
-    let s = lab::summary(&events);
-    assert!(
-        s["guests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|g| g["outcome"] == "converged"),
-        "{s:#}"
-    );
+    lab.run_json(&["--all"]).expect(&lab, 0, &[]).all(Converged);
     assert_eq!(lab.containers(), ["900", "901", "950", "951"]);
     let host = lab.attach(950, &["hostname"]);
     assert_eq!(String::from_utf8_lossy(&host.stdout).trim(), "api");
@@ -47,7 +44,7 @@ fn fleet_build_rerun_change_and_reset() {
         format!("{} base marker", lab.arg(900)),
         "inherited from the template"
     );
-    let ping = lab.attach(951, &["busybox", "ping", "-c1", "-W2", &lab.ip(50)]);
+    let ping = lab.attach(951, &["busybox", "ping", "-c1", "-W2", &lab.ip_of(950)]);
     assert!(
         ping.status.success(),
         "guests reach each other on the lab bridge"
@@ -56,31 +53,23 @@ fn fleet_build_rerun_change_and_reset() {
     assert_eq!(lab.state(950)["status"], "completed");
 
     // 2. A second run changes nothing and runs no mutating command.
-    let (code, events) = lab.run_json(&["--all"]);
-    assert_eq!(code, 0);
-    let s = lab::summary(&events);
-    assert_eq!(s["mutating_commands"], 0, "{s:#}");
-    assert!(s["guests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|g| g["outcome"] == "unchanged"));
+    let run = lab.run_json(&["--all"]);
+    run.expect(&lab, 0, &[]).all(Unchanged);
+    assert_eq!(run.summary.mutating_commands, 0, "{run}");
 
     // 3. Memory, a mount and a feature change: only those steps run.
     let shared = lab.path("host/shared");
     std::fs::create_dir_all(&shared).unwrap();
     std::fs::write(shared.join("hello"), "from the host").unwrap();
-    let mut c950b = c950.clone();
-    c950b["memory_mb"] = json!(384);
-    c950b["mount_points"] =
+    let mount =
         json!([{"host_path": shared.display().to_string(), "container_path": "/mnt/shared"}]);
-    c950b["features"] = json!(["sleepy"]);
-    let t900 = lab.template_ct("base", 100);
-    let mut t900b = t900.clone();
-    t900b["features"] = json!(["marker"]);
-    lab.write_fleet(&[(900, t900b), (901, t901), (950, c950b), (951, c951)]);
-    let (code, events) = lab.run_json(&[&lab.arg(950)]);
-    assert_eq!(code, 0, "{events:#?}");
+    fleet(&lab, |f| {
+        f.set("memory_mb", json!(384))
+            .set("mount_points", mount)
+            .features(&["sleepy"])
+    });
+    lab.run_json(&[&lab.arg(950)])
+        .expect(&lab, 0, &[(900, Unchanged), (950, Converged)]);
     // The checks re-run after any change (their digest chains the steps before them); they
     // change nothing themselves.
     assert_eq!(
@@ -95,13 +84,6 @@ fn fleet_build_rerun_change_and_reset() {
         "from the host",
         "the mount is live after its restart"
     );
-    let outcomes: Vec<_> = lab::summary(&events)["guests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| (g["id"].clone(), g["outcome"].clone()))
-        .collect();
-    assert!(outcomes.contains(&(json!(lab.arg(900)), json!("unchanged"))));
 
     // 4. Reset to configured: the next run redoes everything after it.
     let out = lab.run(&[
@@ -113,8 +95,7 @@ fn fleet_build_rerun_change_and_reset() {
         "--yes",
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    let (code, _) = lab.run_json(&[&lab.arg(950)]);
-    assert_eq!(code, 0);
+    lab.run_json(&[&lab.arg(950)]).expect(&lab, 0, &[]);
     assert_eq!(
         steps_of_last_run(&lab.state(950)),
         [
@@ -135,32 +116,25 @@ fn fleet_build_rerun_change_and_reset() {
 
     // 6. Drift: a stopped guest is started again by the next run, and only that.
     assert!(lab.run(&["stop", &lab.arg(951)]).status.success());
-    let (code, _) = lab.run_json(&[&lab.arg(951)]);
-    assert_eq!(code, 0);
+    lab.run_json(&[&lab.arg(951)])
+        .expect(&lab, 0, &[(951, Converged)]);
     assert_eq!(steps_of_last_run(&lab.state(951)), ["start"]);
 }
 
 #[test]
 fn a_failing_feature_blocks_only_its_dependents() {
-    let Some(lab) = Lab::new(22) else { return };
-    let mut bad = lab.clone_ct("bad", 50, 900);
-    bad["features"] = json!(["fails"]);
-    let mut dependent = lab.clone_ct("dependent", 51, 900);
-    dependent["dependencies"] = json!(["950"]);
-    let independent = lab.clone_ct("independent", 52, 900);
-    lab.write_fleet(&[
-        (900, lab.template_ct("base", 100)),
-        (950, bad),
-        (951, dependent),
-        (952, independent),
-    ]);
-    let (code, events) = lab.run_json(&["--all"]);
-    assert_eq!(code, 1);
-    let s = lab::summary(&events);
-    let outcome = |id: u32| lab.outcome(&s, id);
-    assert_eq!(outcome(950), "failed");
-    assert_eq!(outcome(951), "blocked");
-    assert_eq!(outcome(952), "converged");
+    let Some(lab) = Lab::new() else { return };
+    lab.fleet()
+        .template(900, "base")
+        .clone_of(950, "bad", 900)
+        .features(&["fails"])
+        .clone_of(951, "dependent", 900)
+        .depends_on(&[950])
+        .clone_of(952, "independent", 900)
+        .write();
+    let run = lab.run_json(&["--all"]);
+    run.expect(&lab, 1, &[(950, Failed), (951, Blocked), (952, Converged)]);
+    assert_eq!(run.guest(&lab, 951).blocked_by, Some(lab.arg(950)));
     let st = lab.state(950);
     assert_eq!(st["status"], "failed");
     assert_eq!(st["step"], "feature:fails");
@@ -184,17 +158,60 @@ fn a_failing_feature_blocks_only_its_dependents() {
         text(&human)
     );
     // The retry keeps the attempt count.
-    let st = lab.state(950);
-    assert_eq!(st["attempt"], 2);
+    assert_eq!(lab.state(950)["attempt"], 2);
+}
+
+/// One graph for containers and VMs on a backend that cannot build VMs: the VM is reported on its
+/// own before anything starts, its dependent is blocked, and the rest is built (and planned by a
+/// dry run).
+#[test]
+fn a_vm_is_reported_its_dependents_blocked_and_the_rest_built() {
+    let Some(lab) = Lab::new() else { return };
+    lab.fleet()
+        .vm(1001, "docker-host")
+        .template(900, "base")
+        .clone_of(950, "needs-vm", 900)
+        .depends_on(&[1001])
+        .clone_of(951, "free", 900)
+        .write();
+    let out = lab.run(&["run", "--all", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("would run step create of {}", lab.arg(951))),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the lxc backend cannot build VMs yet"));
+    assert!(lab.containers().is_empty(), "a dry run creates nothing");
+
+    let run = lab.run_json(&["--all"]);
+    run.expect(
+        &lab,
+        1,
+        &[
+            (1001, Unsupported),
+            (950, Blocked),
+            (951, Converged),
+            (900, Converged),
+        ],
+    );
+    assert!(run
+        .guest(&lab, 1001)
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("the lxc backend cannot build VMs yet"));
+    assert_eq!(run.guest(&lab, 950).blocked_by, Some(lab.arg(1001)));
+    assert_eq!(lab.containers(), ["900", "951"]);
 }
 
 #[test]
 fn dry_run_and_bad_input_change_nothing() {
-    let Some(lab) = Lab::new(23) else { return };
-    lab.write_fleet(&[
-        (900, lab.template_ct("base", 100)),
-        (950, lab.clone_ct("api", 50, 900)),
-    ]);
+    let Some(lab) = Lab::new() else { return };
+    lab.fleet()
+        .template(900, "base")
+        .clone_of(950, "api", 900)
+        .write();
     let out = lab.run(&["run", "--all", "--dry-run"]);
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -208,6 +225,15 @@ fn dry_run_and_bad_input_change_nothing() {
         !lab.path("state/views").exists()
             || std::fs::read_dir(lab.path("state/views")).unwrap().count() == 0
     );
+    // With --output json, stdout is the event stream alone: what would run are events.
+    let out = lab.run(&["--output", "json", "run", "--all", "--dry-run"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in stdout.lines() {
+        let e: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        assert!(e["event"].is_string(), "{line}");
+    }
+    assert!(stdout.contains(r#""event":"would_run""#), "{stdout}");
 
     // A CTID not in the config.
     let out = lab.run(&["run", "4242"]);
@@ -215,9 +241,13 @@ fn dry_run_and_bad_input_change_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("guest 4242 is not defined"));
 
     // A bridge that does not exist: say how to create it.
-    let mut ghost = lab.template_ct("ghost", 60);
-    ghost["network_config"]["bridge"] = json!("phxnone0");
-    lab.write_fleet(&[(900, ghost)]);
+    lab.fleet()
+        .template(900, "ghost")
+        .set(
+            "network_config",
+            json!({"bridge": "phxnone0", "ip": format!("{}/24", lab.ip(60)), "gw": lab.ip(1)}),
+        )
+        .write();
     let out = lab.run(&["run", &lab.arg(900)]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -227,9 +257,10 @@ fn dry_run_and_bad_input_change_nothing() {
     );
 
     // A missing template.
-    let mut missing = lab.template_ct("missing", 61);
-    missing["template"] = json!("/nonexistent/t.tar.zst");
-    lab.write_fleet(&[(900, missing)]);
+    lab.fleet()
+        .template(900, "missing")
+        .set("template", json!("/nonexistent/t.tar.zst"))
+        .write();
     let out = lab.run(&["run", &lab.arg(900)]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -242,12 +273,8 @@ fn dry_run_and_bad_input_change_nothing() {
     );
 
     // A store locked by another run: exit 3, naming the holder.
-    lab.write_fleet(&[(900, lab.template_ct("base", 100))]);
-    let (_store, _) = state_machine::Store::<state_machine::Lifecycle>::open(
-        &lab.path("state"),
-        Default::default(),
-    )
-    .unwrap();
+    lab.fleet().template(900, "base").write();
+    let (_store, _) = state_machine::Store::open(&lab.path("state"), Default::default()).unwrap();
     let out = lab.run(&["run", &lab.arg(900)]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(
@@ -260,20 +287,22 @@ fn dry_run_and_bad_input_change_nothing() {
 
 #[test]
 fn scripts_run_over_ssh_into_the_guest() {
-    let Some(lab) = Lab::new(35) else { return };
-    let mut t900 = lab.template_ct("base", 100);
-    t900["features"] = json!(["marker"]);
-    let mut c950 = lab.clone_ct("api", 50, 900);
-    c950["exec_via"] = json!("ssh");
-    c950["features"] = json!(["sleepy"]);
-    c950["application_script"] = json!("scripts/app_sleep.sh");
-    c950["health_check"] =
-        json!({"command": "test -n \"$SSH_CONNECTION\"", "retries": 1, "interval": 1});
-    let mut c951 = lab.clone_ct("plain", 51, 900);
-    c951["features"] = json!(["marker"]);
-    lab.write_fleet(&[(900, t900), (950, c950), (951, c951)]);
-    let (code, events) = lab.run_json(&["--all"]);
-    assert_eq!(code, 0, "{:#}", lab::summary(&events));
+    let Some(lab) = Lab::new() else { return };
+    lab.fleet()
+        .template(900, "base")
+        .features(&["marker"])
+        .clone_of(950, "api", 900)
+        .set("exec_via", json!("ssh"))
+        .features(&["sleepy"])
+        .set("application_script", json!("scripts/app_sleep.sh"))
+        .set(
+            "health_check",
+            json!({"command": "test -n \"$SSH_CONNECTION\"", "retries": 1, "interval": 1}),
+        )
+        .clone_of(951, "plain", 900)
+        .features(&["marker"])
+        .write();
+    lab.run_json(&["--all"]).expect(&lab, 0, &[]);
     // The template's feature ran through the hypervisor.
     let via = lab.attach(951, &["cat", "/var/lib/phoenix-test/via"]);
     assert_eq!(String::from_utf8_lossy(&via.stdout).trim(), "hypervisor");
@@ -309,7 +338,7 @@ fn scripts_run_over_ssh_into_the_guest() {
     );
     let pinned = std::fs::read_to_string(lab.path("state/guest_known_hosts")).unwrap();
     assert!(
-        pinned.starts_with(&format!("{} ssh-ed25519 ", lab.ip(50))),
+        pinned.starts_with(&format!("{} ssh-ed25519 ", lab.ip_of(950))),
         "{pinned}"
     );
     let auth = lab.attach(950, &["cat", "/root/.ssh/authorized_keys"]);
@@ -317,7 +346,7 @@ fn scripts_run_over_ssh_into_the_guest() {
     // The health check's command saw an SSH session, so it ran over SSH.
     assert_eq!(lab.state(950)["status"], "completed");
     // A second run changes nothing, over SSH too.
-    let (code, events) = lab.run_json(&["--all"]);
-    assert_eq!(code, 0);
-    assert_eq!(lab::summary(&events)["mutating_commands"], 0);
+    let run = lab.run_json(&["--all"]);
+    run.expect(&lab, 0, &[]);
+    assert_eq!(run.summary.mutating_commands, 0);
 }

@@ -4,6 +4,7 @@
 mod lab;
 
 use lab::Lab;
+use phoenix::converge::{Event, Outcome};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -11,7 +12,7 @@ use std::process::Stdio;
 
 #[test]
 fn thirty_guests_in_dependency_order_within_limits() {
-    let Some(lab) = Lab::new(26) else { return };
+    let Some(lab) = Lab::new() else { return };
     let mut t1 = lab.clone_ct("tmpl-a", 101, 900);
     t1["template_snapshot_name"] = json!("final-form");
     let mut t2 = lab.clone_ct("tmpl-b", 102, 900);
@@ -26,19 +27,19 @@ fn thirty_guests_in_dependency_order_within_limits() {
         fleet.push((950 + i, g));
     }
     lab.write_fleet(&fleet);
-    let (code, events) = lab.run_json(&["--all", "--jobs", "4", "--clone-jobs", "1"]);
-    assert_eq!(code, 0, "{:#}", lab::summary(&events));
+    let run = lab.run_json(&["--all", "--jobs", "4", "--clone-jobs", "1"]);
+    run.expect(&lab, 0, &[]);
     assert_eq!(lab.containers().len(), 30);
 
     // Never more than 4 guests at once (from the event stream, which is in time order).
     let (mut now, mut max) = (0i32, 0i32);
-    for e in &events {
-        match e["event"].as_str() {
-            Some("guest_started") => {
+    for e in &run.events {
+        match e {
+            Event::GuestStarted { .. } => {
                 now += 1;
                 max = max.max(now);
             }
-            Some("guest_finished") if e["outcome"] != "blocked" => now -= 1,
+            Event::GuestFinished { outcome, .. } if *outcome != Outcome::Blocked => now -= 1,
             _ => {}
         }
     }
@@ -49,18 +50,15 @@ fn thirty_guests_in_dependency_order_within_limits() {
     );
 
     // Never more than one create/clone/snapshot at a time in the pool.
-    let mut spans: Vec<(u64, u64)> = events
-        .iter()
-        .filter(|e| e["event"] == "command" && e["mutating"] == true)
-        .filter(|e| {
-            ["tar ", "lxc-copy ", "lxc-snapshot "]
-                .iter()
-                .any(|p| e["cmd"].as_str().unwrap_or("").starts_with(p))
+    let mut spans: Vec<(u64, u64)> = run
+        .commands()
+        .filter(|(cmd, mutating, ..)| {
+            *mutating
+                && ["tar ", "lxc-copy ", "lxc-snapshot "]
+                    .iter()
+                    .any(|p| cmd.starts_with(p))
         })
-        .map(|e| {
-            let end = e["at_ms"].as_u64().unwrap();
-            (end - e["ms"].as_u64().unwrap(), end)
-        })
+        .map(|(_, _, ms, end)| (end - ms, end))
         .collect();
     spans.sort();
     for w in spans.windows(2) {
@@ -90,7 +88,7 @@ fn thirty_guests_in_dependency_order_within_limits() {
     for (id, def) in &fleet {
         let mut prereqs = Vec::new();
         if let Some(p) = def.get("clone_from_ctid") {
-            prereqs.push(p.as_str().unwrap().parse::<u32>().unwrap() - 26_000);
+            prereqs.push(p.as_str().unwrap().parse::<u32>().unwrap() - lab.id(0));
         }
         for d in def
             .get("dependencies")
@@ -112,7 +110,7 @@ fn thirty_guests_in_dependency_order_within_limits() {
 
 #[test]
 fn fail_fast_stops_starting_new_guests() {
-    let Some(lab) = Lab::new(27) else { return };
+    let Some(lab) = Lab::new() else { return };
     let mut bad = lab.clone_ct("bad", 50, 900);
     bad["features"] = json!(["fails"]);
     lab.write_fleet(&[
@@ -121,13 +119,16 @@ fn fail_fast_stops_starting_new_guests() {
         (951, lab.clone_ct("a", 51, 900)),
         (952, lab.clone_ct("b", 52, 900)),
     ]);
-    let (code, events) = lab.run_json(&["--all", "--jobs", "1", "--fail-fast"]);
-    assert_eq!(code, 1);
-    let s = lab::summary(&events);
-    let outcome = |id: u32| lab.outcome(&s, id);
-    assert_eq!(outcome(950), "failed");
-    assert_eq!(outcome(951), "cancelled");
-    assert_eq!(outcome(952), "cancelled");
+    lab.run_json(&["--all", "--jobs", "1", "--fail-fast"])
+        .expect(
+            &lab,
+            1,
+            &[
+                (950, Outcome::Failed),
+                (951, Outcome::Cancelled),
+                (952, Outcome::Cancelled),
+            ],
+        );
     assert!(!lab.containers().contains(&"951".to_string()));
 }
 
@@ -169,7 +170,7 @@ fn interrupt(lab: &Lab, after: usize, signals: usize) -> (Option<i32>, Vec<Value
 
 #[test]
 fn sigint_finishes_running_steps_then_resumes() {
-    let Some(lab) = Lab::new(28) else { return };
+    let Some(lab) = Lab::new() else { return };
     let mut fleet = vec![(900, lab.template_ct("base", 100))];
     for i in 0..4u32 {
         let mut g = lab.clone_ct(&format!("g{i}"), 50 + i as u8, 900);
@@ -182,13 +183,9 @@ fn sigint_finishes_running_steps_then_resumes() {
     let (code, events) = interrupt(&lab, 2, 1);
     assert_eq!(code, Some(130));
     assert!(events.iter().any(|e| e["event"] == "cancelling"));
-    let s = lab::summary(&events);
-    assert_eq!(s["cancelled"], true);
-    assert!(s["guests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|g| g["outcome"] == "cancelled"));
+    let s = lab::run::Run::summary_of(&events);
+    assert!(s.cancelled);
+    assert!(s.guests.iter().any(|g| g.outcome == Outcome::Cancelled));
     for i in 0..4 {
         let st = lab.state(950 + i);
         if st.is_null() {
@@ -206,8 +203,7 @@ fn sigint_finishes_running_steps_then_resumes() {
     }
 
     // The next run finishes what was left, and redoes nothing.
-    let (code, _) = lab.run_json(&["--all"]);
-    assert_eq!(code, 0);
+    lab.run_json(&["--all"]).expect(&lab, 0, &[]);
     for i in 0..4 {
         let st = lab.state(950 + i);
         assert_eq!(st["status"], "completed");
@@ -228,7 +224,7 @@ fn sigint_finishes_running_steps_then_resumes() {
 
 #[test]
 fn a_second_sigint_aborts_at_once_and_the_next_run_resumes() {
-    let Some(lab) = Lab::new(29) else { return };
+    let Some(lab) = Lab::new() else { return };
     let mut fleet = vec![(900, lab.template_ct("base", 100))];
     for i in 0..2u32 {
         let mut g = lab.clone_ct(&format!("g{i}"), 50 + i as u8, 900);
@@ -246,8 +242,7 @@ fn a_second_sigint_aborts_at_once_and_the_next_run_resumes() {
         interrupted_before >= 1,
         "the aborted step shows as interrupted"
     );
-    let (code, _) = lab.run_json(&["--all"]);
-    assert_eq!(code, 0);
+    lab.run_json(&["--all"]).expect(&lab, 0, &[]);
     for i in 0..2 {
         let st = lab.state(950 + i);
         assert_eq!(st["status"], "completed");

@@ -26,13 +26,12 @@ fn fleet(lab: &Lab, extra_950: Option<(&str, Value)>) {
     lab.write_fleet(&[(900, t900), (950, c950), (951, c951)]);
 }
 
-fn scenario(backend: Backend, net: u8) {
-    let Some(lab) = Lab::with_backend(net, backend) else {
+fn scenario(backend: Backend) {
+    let Some(lab) = Lab::with_backend(backend) else {
         return;
     };
     fleet(&lab, None);
-    let (code, events) = lab.run_json(&["--all"]);
-    assert_eq!(code, 0, "{:#}", lab::summary(&events));
+    lab.run_json(&["--all"]).expect(&lab, 0, &[]);
     assert_eq!(lab.containers(), ["900", "950", "951"]);
     let conf = std::fs::read_to_string(lab.path(&format!("pve/{}.conf", lab.arg(950)))).unwrap();
     assert!(
@@ -54,14 +53,9 @@ fn scenario(backend: Backend, net: u8) {
     );
 
     // Idempotent: no mutating command.
-    let (code, events) = lab.run_json(&["--all"]);
-    assert_eq!(code, 0);
-    assert_eq!(
-        lab::summary(&events)["mutating_commands"],
-        0,
-        "{:#}",
-        lab::summary(&events)
-    );
+    let run = lab.run_json(&["--all"]);
+    run.expect(&lab, 0, &[]);
+    assert_eq!(run.summary.mutating_commands, 0, "{run}");
 
     // Memory and a raw option: only their steps (and the checks after them) run.
     fleet(
@@ -78,8 +72,7 @@ fn scenario(backend: Backend, net: u8) {
         defs.to_string(),
     )
     .unwrap();
-    let (code, events) = lab.run_json(&[&lab.arg(950)]);
-    assert_eq!(code, 0, "{:#}", lab::summary(&events));
+    lab.run_json(&[&lab.arg(950)]).expect(&lab, 0, &[]);
     assert_eq!(
         steps_of_last_run(&lab.state(950)),
         ["resources", "lxc_options", "health_check"]
@@ -97,8 +90,7 @@ fn scenario(backend: Backend, net: u8) {
         defs.to_string(),
     )
     .unwrap();
-    let (code, _) = lab.run_json(&[&lab.arg(950)]);
-    assert_eq!(code, 0);
+    lab.run_json(&[&lab.arg(950)]).expect(&lab, 0, &[]);
     let conf = std::fs::read_to_string(lab.path(&format!("pve/{}.conf", lab.arg(950)))).unwrap();
     assert!(!conf.contains("lxc.cap.drop"), "{conf}");
 
@@ -114,8 +106,7 @@ fn scenario(backend: Backend, net: u8) {
         ])
         .status
         .success());
-    let (code, _) = lab.run_json(&[&lab.arg(950)]);
-    assert_eq!(code, 0);
+    lab.run_json(&[&lab.arg(950)]).expect(&lab, 0, &[]);
     assert_eq!(
         steps_of_last_run(&lab.state(950)),
         ["start", "application_script", "health_check"]
@@ -181,17 +172,17 @@ fn scenario(backend: Backend, net: u8) {
 
 #[test]
 fn proxmox_backend_on_the_node() {
-    scenario(Backend::Proxmox, 41);
+    scenario(Backend::Proxmox);
 }
 
 #[test]
 fn proxmox_backend_over_ssh() {
-    scenario(Backend::ProxmoxSsh, 42);
+    scenario(Backend::ProxmoxSsh);
 }
 
 #[test]
 fn the_pct_double_rejects_what_pct_rejects() {
-    let Some(lab) = Lab::with_backend(43, Backend::Proxmox) else {
+    let Some(lab) = Lab::with_backend(Backend::Proxmox) else {
         return;
     };
     let pct = |args: &[&str]| {

@@ -3,10 +3,13 @@
 //! Proxmox). Every backend probes before it acts.
 
 pub mod cgroup;
+pub mod gpu;
+pub mod guest_env;
 pub mod idmap;
 pub mod lxc;
-pub mod lxc_config;
-pub mod pct;
+#[cfg(test)]
+pub mod memory;
+pub mod owner;
 pub mod proxmox;
 
 use crate::config::lxc::{Container, IdMap, MountPoint, Volume};
@@ -101,6 +104,20 @@ impl Setting {
             Setting::RootfsSize(_) => "rootfs_size",
         }
     }
+
+    /// Whether a changed setting takes effect only when the guest starts (every backend writes
+    /// these into the guest's config, which LXC reads at start): a running guest is restarted.
+    pub fn needs_restart(&self) -> bool {
+        matches!(
+            self,
+            Setting::Network { .. }
+                | Setting::Security { .. }
+                | Setting::IdMaps { .. }
+                | Setting::RawOptions(_)
+                | Setting::Gpus(_)
+                | Setting::Mounts { .. }
+        )
+    }
 }
 
 /// What applying a setting requires of a running guest.
@@ -118,6 +135,8 @@ pub struct Capabilities {
     pub firewall: bool,
     pub resize_rootfs: bool,
     pub templates: bool,
+    /// Whether it builds VMs (the `qm` lifecycle). No backend does yet.
+    pub vms: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,32 +1,20 @@
-use crate::cli::{GlobalArgs, GraphArgs, GraphFormat};
-use crate::exit;
-use crate::graph::Graph;
-use crate::output::{self, Format};
+use crate::cli::GraphArgs;
+use phoenix::exit::Status;
+use phoenix::ops::graph::{self, Notation};
+use phoenix::ops::Options;
+use phoenix::ui::out::{self, Format};
+use phoenix::Result;
 
-pub fn run(g: &GlobalArgs, a: &GraphArgs) -> i32 {
-    let fleet = match super::load_checked(g) {
-        Ok(f) => f,
-        Err(code) => return code,
+pub fn run(opts: &Options, a: &GraphArgs) -> Result<Status> {
+    let view = graph::view(opts, &a.ids)?;
+    let notation = match (a.format, opts.output) {
+        (Some(n), _) => n,
+        (None, Format::Json) => Notation::Json,
+        (None, Format::Human) => Notation::Text,
     };
-    let graph = Graph::build(&fleet);
-    let order = match graph.order(&a.ids) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
-    let view = graph.view(&order);
-    let format = match (a.format, g.output) {
-        (Some(f), _) => f,
-        (None, Format::Json) => GraphFormat::Json,
-        (None, Format::Human) => GraphFormat::Text,
-    };
-    match format {
-        GraphFormat::Json => output::print_json(&view),
-        GraphFormat::Dot => print!("{}", view.to_dot()),
-        GraphFormat::Mermaid => print!("{}", view.to_mermaid()),
-        GraphFormat::Text => print!("{}", view.to_text()),
+    match graph::render(&view, notation) {
+        Some(text) => out::stdout(&text),
+        None => out::json(&view),
     }
-    exit::OK
+    Ok(Status::Success)
 }

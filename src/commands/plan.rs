@@ -1,32 +1,15 @@
-use crate::cli::{GlobalArgs, PlanArgs};
-use crate::exit;
-use crate::graph::Graph;
-use crate::output::{self, Format};
+use crate::cli::PlanArgs;
+use phoenix::exit::Status;
+use phoenix::ops::{self, Options};
+use phoenix::ui::out::{self, Format};
+use phoenix::Result;
 
-pub fn run(g: &GlobalArgs, a: &PlanArgs) -> i32 {
-    let fleet = match super::load_checked(g) {
-        Ok(f) => f,
-        Err(code) => return code,
-    };
-    let graph = Graph::build(&fleet);
-    let plan = match crate::plan::plan(&fleet, &graph, &a.ids) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
-    let ids: Vec<_> = plan
-        .guests
-        .iter()
-        .filter_map(|p| p.id.parse().ok())
-        .collect();
-    if let Err(code) = super::preflight(g, &fleet, &ids) {
-        return code;
+pub fn run(opts: &Options, a: &PlanArgs) -> Result<Status> {
+    let ids = if a.all { Vec::new() } else { a.ids.clone() };
+    let plan = ops::plan::run(opts, &ids)?;
+    match opts.output {
+        Format::Json => out::json(&plan),
+        Format::Human => out::stdout(&plan.to_text()),
     }
-    match g.output {
-        Format::Json => output::print_json(&plan),
-        Format::Human => print!("{}", plan.to_text()),
-    }
-    exit::OK
+    Ok(Status::Success)
 }

@@ -1,62 +1,28 @@
-use crate::cli::{GlobalArgs, ValidateArgs};
-use crate::config::{fleet, validate as checks, Diagnostics, Fleet, Severity};
-use crate::exit;
-use crate::features::FeatureDirs;
-use crate::output::{self, Format};
-use serde::Serialize;
+use crate::cli::ValidateArgs;
+use phoenix::exit::Status;
+use phoenix::ops::{self, Options};
+use phoenix::ui::out::{self, Format};
+use phoenix::{Error, Result};
 
-#[derive(Serialize)]
-struct Report<'a> {
-    valid: bool,
-    errors: usize,
-    warnings: usize,
-    guests: usize,
-    diagnostics: &'a [crate::config::Diagnostic],
-}
-
-pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> i32 {
-    let diag = Diagnostics::new();
-    let loaded = if a.files.is_empty() {
-        Fleet::load_dir(&fleet::config_dir(g.config_dir.as_deref()), &diag)
-    } else {
-        Fleet::load_files(&a.files, a.kind, &diag)
-    };
-    let fleet = match loaded {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
-    checks::check(&fleet, &diag);
-    let ids: Vec<_> = fleet.guests().iter().map(|g| g.id()).collect();
-    let features = FeatureDirs::new(&g.features_dirs, fleet.dir.as_deref());
-    checks::host_references(&fleet, &ids, &features, Severity::Warning, &diag);
-    let errors = diag.error_count();
-    let items = diag.into_sorted();
-    let warnings = items.len() - errors;
-    match g.output {
-        Format::Json => output::print_json(&Report {
-            valid: errors == 0,
-            errors,
-            warnings,
-            guests: ids.len(),
-            diagnostics: &items,
-        }),
+pub fn run(opts: &Options, a: &ValidateArgs) -> Result<Status> {
+    let report = ops::validate::validate(opts, &a.files, a.kind)?;
+    match opts.output {
+        Format::Json => out::json(&report),
         Format::Human => {
-            output::print_diagnostics(&items, g.quiet);
-            if !g.quiet {
-                let verdict = if errors == 0 { "valid" } else { "invalid" };
-                eprintln!(
-                    "{verdict}: {} guest(s), {errors} error(s), {warnings} warning(s)",
-                    ids.len()
-                );
+            out::diagnostics(&report.diagnostics, opts.quiet);
+            if !opts.quiet {
+                let verdict = if report.valid { "valid" } else { "invalid" };
+                out::err_line(&format!(
+                    "{verdict}: {} guest(s), {} error(s), {} warning(s)",
+                    report.guests, report.errors, report.warnings
+                ));
             }
         }
     }
-    if errors > 0 {
-        exit::USAGE
-    } else {
-        exit::OK
+    match report.valid {
+        true => Ok(Status::Success),
+        false => Err(Error::Config {
+            errors: report.errors,
+        }),
     }
 }

@@ -2,6 +2,7 @@
 
 use super::decode::root;
 use super::diagnostics::Diagnostics;
+use super::guest::GuestBase;
 use super::hypervisor::{self, HypervisorFile};
 use super::lxc::{self, Container, LxcFile};
 use super::stacks::{self, Stack};
@@ -21,7 +22,7 @@ pub const DEFAULT_CONFIG_DIR: &str = "/usr/local/phoenix_hypervisor/etc";
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Which of the upstream files a file is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
     Hypervisor,
     Lxc,
@@ -32,6 +33,16 @@ pub enum FileKind {
 }
 
 impl FileKind {
+    /// The names `--kind` takes, in the order of [`FileKind::ALL`].
+    pub const NAMES: &'static [&'static str] = &["hypervisor", "lxc", "vm", "stacks", "stack"];
+    pub const ALL: [FileKind; 5] = [
+        FileKind::Hypervisor,
+        FileKind::Lxc,
+        FileKind::Vm,
+        FileKind::Stacks,
+        FileKind::Stack,
+    ];
+
     /// Guesses the kind from a file name, as the upstream names them.
     pub fn from_path(path: &Path) -> Option<FileKind> {
         let name = path.file_name()?.to_str()?;
@@ -48,6 +59,17 @@ impl FileKind {
         .into_iter()
         .find(|(needle, _)| name.contains(needle))
         .map(|(_, k)| k)
+    }
+}
+
+impl std::str::FromStr for FileKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<FileKind, String> {
+        FileKind::NAMES
+            .iter()
+            .position(|n| *n == s)
+            .map(|i| FileKind::ALL[i])
+            .ok_or_else(|| format!("{s:?} is not one of {}", FileKind::NAMES.join(", ")))
     }
 }
 
@@ -88,12 +110,16 @@ pub enum GuestRef<'a> {
     Vm(&'a Vm),
 }
 
-impl GuestRef<'_> {
-    pub fn id(&self) -> GuestId {
+impl<'a> GuestRef<'a> {
+    /// What every guest has.
+    pub fn base(&self) -> &'a GuestBase {
         match self {
-            GuestRef::Ct(c) => c.id,
-            GuestRef::Vm(v) => v.id,
+            GuestRef::Ct(c) => &c.base,
+            GuestRef::Vm(v) => &v.base,
         }
+    }
+    pub fn id(&self) -> GuestId {
+        self.base().id
     }
     pub fn kind(&self) -> GuestKind {
         match self {
@@ -101,23 +127,14 @@ impl GuestRef<'_> {
             GuestRef::Vm(_) => GuestKind::Vm,
         }
     }
-    pub fn name(&self) -> &str {
-        match self {
-            GuestRef::Ct(c) => &c.name,
-            GuestRef::Vm(v) => &v.name,
-        }
+    pub fn name(&self) -> &'a str {
+        &self.base().name
     }
     pub fn clone_from(&self) -> Option<GuestId> {
-        match self {
-            GuestRef::Ct(c) => c.clone_from,
-            GuestRef::Vm(v) => v.clone_from,
-        }
+        self.base().clone_from
     }
-    pub fn dependencies(&self) -> &[GuestId] {
-        match self {
-            GuestRef::Ct(c) => &c.dependencies,
-            GuestRef::Vm(v) => &v.dependencies,
-        }
+    pub fn dependencies(&self) -> &'a [GuestId] {
+        &self.base().dependencies
     }
     /// The job id the engine records this guest under: `lxc/950`, `vm/1001`.
     pub fn job_id(&self) -> String {
@@ -155,14 +172,18 @@ impl Fleet {
         if let Some(c) = self.lxc.containers.get(&id) {
             return Some(GuestRef::Ct(c));
         }
-        self.vm.vms.iter().find(|v| v.id == id).map(GuestRef::Vm)
+        self.vm
+            .vms
+            .iter()
+            .find(|v| v.base.id == id)
+            .map(GuestRef::Vm)
     }
 
     /// Containers (ids sorted as text, as upstream's `jq keys`) then VMs in file order: the
     /// upstream enumeration order that `run --all` keeps.
     pub fn guests(&self) -> Vec<GuestRef<'_>> {
         let mut cts: Vec<&Container> = self.lxc.containers.values().collect();
-        cts.sort_by_cached_key(|c| c.id.to_string());
+        cts.sort_by_cached_key(|c| c.base.id.to_string());
         cts.into_iter()
             .map(GuestRef::Ct)
             .chain(self.vm.vms.iter().map(GuestRef::Vm))
@@ -186,9 +207,14 @@ impl Fleet {
     /// The JSON pointer of a guest in its file.
     pub fn pointer_of(&self, g: GuestRef<'_>) -> String {
         match g {
-            GuestRef::Ct(c) => format!("/lxc_configs/{}", c.id),
+            GuestRef::Ct(c) => format!("/lxc_configs/{}", c.base.id),
             GuestRef::Vm(v) => {
-                let i = self.vm.vms.iter().position(|x| x.id == v.id).unwrap_or(0);
+                let i = self
+                    .vm
+                    .vms
+                    .iter()
+                    .position(|x| x.base.id == v.base.id)
+                    .unwrap_or(0);
                 format!("/vms/{i}")
             }
         }
@@ -317,11 +343,14 @@ impl Fleet {
             }
         }
         for v in std::mem::take(&mut self.hypervisor.embedded_vms) {
-            if self.vm.vms.iter().any(|x| x.id == v.id) {
+            if self.vm.vms.iter().any(|x| x.base.id == v.base.id) {
                 diag.warning(
                     &file,
                     "/vms",
-                    format!("VM {} is defined in both files; the VM file wins", v.id),
+                    format!(
+                        "VM {} is defined in both files; the VM file wins",
+                        v.base.id
+                    ),
                     None,
                 );
             } else {
@@ -382,7 +411,7 @@ fn read_json(path: &Path, name: &str, diag: &Diagnostics) -> Option<serde_json::
     }
 }
 
-/// The configuration directory: `--config-dir`, else `PHOENIX_CONFIG_DIR` (clap reads both), else
+/// The configuration directory: `--config-dir` (or `PHOENIX_CONFIG_DIR`), else
 /// the upstream install path.
 pub fn config_dir(arg: Option<&Path>) -> PathBuf {
     arg.map(Path::to_path_buf)

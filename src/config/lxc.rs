@@ -1,7 +1,8 @@
 //! `phoenix_lxc_configs.json`: the containers, keyed by CTID, and the file-root defaults.
 
-use super::common::{self, Firewall, GuestHealthCheck, HostCheck, TraefikService};
+use super::common::{self, GuestHealthCheck, HostCheck};
 use super::decode::{Node, Obj};
+use super::guest::{self, GuestBase};
 use super::values::{parse_gpu_assignment, Cidr, GuestId, IpConfig, Mac, Token};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -95,21 +96,15 @@ pub enum PortainerRole {
 /// One container, with legacy shapes already folded into their current form.
 #[derive(Debug, Clone, Serialize)]
 pub struct Container {
-    pub id: GuestId,
-    pub name: String,
+    /// What every guest has (id, name, clone source, features, dependencies, boot order...).
+    #[serde(flatten)]
+    pub base: GuestBase,
     pub memory_mb: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub swap_mb: Option<u64>,
     pub cores: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub clone_from: Option<GuestId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub template_snapshot_name: Option<String>,
-    pub is_template: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub storage_pool: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_size_gb: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -123,7 +118,6 @@ pub struct Container {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unprivileged: Option<bool>,
     pub enable_lifecycle_snapshots: bool,
-    pub features: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub application_script: Option<String>,
     pub pct_options: Vec<String>,
@@ -131,19 +125,8 @@ pub struct Container {
     pub apparmor_profile: String,
     pub apparmor_manages_nesting: bool,
     pub id_maps: Vec<IdMap>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub firewall: Option<Firewall>,
     pub volumes: Vec<Volume>,
     pub mount_points: Vec<MountPoint>,
-    pub dependencies: Vec<GuestId>,
-    pub start_at_boot: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub boot_order: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub boot_delay: Option<u64>,
-    pub trigger_sync_on_completion: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub traefik_service: Option<TraefikService>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bootstrap_ca_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -167,7 +150,7 @@ impl Container {
             .as_ref()
             .and_then(|n| n.hwaddr)
             .or(self.mac_address)
-            .unwrap_or_else(|| Mac::for_guest(self.id))
+            .unwrap_or_else(|| Mac::for_guest(self.base.id))
     }
 }
 
@@ -221,6 +204,17 @@ pub fn decode(root: Node<'_>) -> LxcFile {
     LxcFile { nvidia, containers }
 }
 
+impl NvidiaSettings {
+    /// Each setting, falling back to `root`'s.
+    fn or(self, root: &NvidiaSettings) -> NvidiaSettings {
+        NvidiaSettings {
+            driver_version: self.driver_version.or_else(|| root.driver_version.clone()),
+            repo_url: self.repo_url.or_else(|| root.repo_url.clone()),
+            runfile_url: self.runfile_url.or_else(|| root.runfile_url.clone()),
+        }
+    }
+}
+
 fn nvidia_settings(o: &Obj<'_>) -> NvidiaSettings {
     NvidiaSettings {
         driver_version: o.opt_str("nvidia_driver_version"),
@@ -234,221 +228,167 @@ fn container(id: GuestId, node: Node<'_>, root_nvidia: &NvidiaSettings) -> Optio
     for k in DEAD_KEYS {
         o.mark(k);
     }
-    let name = o
-        .req("name", "the container's hostname")
-        .and_then(|v| v.node().token(Token::Hostname));
-    let memory_mb = o
-        .req("memory_mb", "RAM in MiB, e.g. 2048")
-        .and_then(|v| v.node().uint(MEMORY_MB.0, MEMORY_MB.1));
-    let cores = o
-        .req("cores", "number of CPU cores")
-        .and_then(|v| v.node().uint(CORES.0, CORES.1));
-    let swap_mb = o.opt_uint("swap_mb", 0, MEMORY_MB.1);
-    let template = o
-        .get_alias("template", &["template_file"])
-        .and_then(|v| v.node().token(Token::Path));
-    let clone_from = o
-        .get_alias("clone_from_ctid", &["clone_from_template_ctid"])
-        .and_then(|v| v.node().guest_id());
-    if clone_from == Some(id) {
-        node.error(
-            format!("container {id} clones itself"),
-            Some("clone_from_ctid names the parent template".into()),
-        );
-    }
-    let snapshot = |key: &'static str| o.get(key).and_then(|v| v.node().token(Token::Name));
-    let template_snapshot_name = snapshot("template_snapshot_name");
-    let storage_pool = o
-        .get("storage_pool")
-        .and_then(|v| v.node().token(Token::Name));
-    let storage_size_gb = o.opt_uint("storage_size_gb", DISK_GB.0, DISK_GB.1);
-    let mac_address = o.get("mac_address").and_then(|v| v.node().parsed::<Mac>());
-    let network = o
-        .get("network_config")
-        .and_then(|v| network_config(v.node()));
-    let network_secondary = o
-        .get("secondary_network_config")
-        .and_then(|v| network_config(v.node()));
-    let gpus = o
-        .get("gpu_assignment")
-        .and_then(|v| {
-            let n = v.node();
-            let s = n.str()?;
-            parse_gpu_assignment(s).map_err(|e| n.error(e, None)).ok()
-        })
-        .unwrap_or_default();
-    let portainer_role = o
-        .get("portainer_role")
-        .and_then(|v| {
-            let n = v.node();
-            Some(match n.str()? {
-                "none" => PortainerRole::None,
-                "server" => PortainerRole::Server,
-                "agent" => PortainerRole::Agent,
-                "infrastructure" => PortainerRole::Infrastructure,
-                "primary" => PortainerRole::Primary,
-                other => {
-                    n.error(format!("portainer_role {other:?} is not one of none, server, agent, infrastructure, primary"), None);
-                    return None;
-                }
-            })
-        })
-        .unwrap_or(PortainerRole::None);
-    let unprivileged = o.opt_bool("unprivileged");
-    let enable_lifecycle_snapshots = o.opt_bool("enable_lifecycle_snapshots").unwrap_or(false);
-    let is_template = o.opt_bool("is_template").unwrap_or(false);
-    let features = common::features(&o);
-    let application_script = o
-        .get("application_script")
-        .and_then(|v| v.node().token(Token::Path));
-    let pct_options = o
-        .get("pct_options")
-        .and_then(|v| v.node().list(|n| n.token(Token::Options)))
-        .unwrap_or_default();
-    let lxc_options = o
-        .get("lxc_options")
-        .and_then(|v| v.node().list(|n| n.token(Token::ConfigLine)))
-        .unwrap_or_default();
-    let apparmor_profile = o
-        .get("apparmor_profile")
-        .and_then(|v| v.node().token(Token::Name))
-        .unwrap_or_else(|| "unconfined".into());
-    let apparmor_manages_nesting = o.opt_bool("apparmor_manages_nesting").unwrap_or(false);
-    let id_maps = o
-        .get("id_maps")
-        .and_then(|v| v.node().list(id_map))
-        .unwrap_or_default();
-    let firewall = o.get("firewall").and_then(|v| common::firewall(v.node()));
-    let mut volumes = o
-        .get("zfs_volumes")
-        .and_then(|v| v.node().list(volume))
-        .unwrap_or_default();
-    volumes.extend(
-        o.get("volumes")
-            .and_then(|v| v.node().list(volume))
+    let required = |key: &'static str, hint: &str, (min, max): (u64, u64)| {
+        o.req(key, hint).and_then(|v| v.node().uint(min, max))
+    };
+    // A wrong required value is reported; the container keeps its place in the fleet (its
+    // clones and dependents are checked against it) with a zero that nothing ever runs with.
+    let c = Container {
+        base: guest::base(id, &o, node, &guest::CONTAINER),
+        memory_mb: required("memory_mb", "RAM in MiB, e.g. 2048", MEMORY_MB).unwrap_or(0),
+        cores: required("cores", "number of CPU cores", CORES).unwrap_or(0),
+        swap_mb: o.opt_uint("swap_mb", 0, MEMORY_MB.1),
+        template: o
+            .get_alias("template", &["template_file"])
+            .and_then(|v| v.node().token(Token::Path)),
+        storage_size_gb: o.opt_uint("storage_size_gb", DISK_GB.0, DISK_GB.1),
+        network: o
+            .get("network_config")
+            .and_then(|v| network_config(v.node())),
+        network_secondary: o
+            .get("secondary_network_config")
+            .and_then(|v| network_config(v.node())),
+        mac_address: o.get("mac_address").and_then(|v| v.node().parsed::<Mac>()),
+        gpus: gpus(&o),
+        portainer_role: portainer_role(&o),
+        unprivileged: o.opt_bool("unprivileged"),
+        enable_lifecycle_snapshots: o.opt_bool("enable_lifecycle_snapshots").unwrap_or(false),
+        application_script: o
+            .get("application_script")
+            .and_then(|v| v.node().token(Token::Path)),
+        pct_options: o
+            .get("pct_options")
+            .and_then(|v| v.node().list(|n| n.token(Token::Options)))
             .unwrap_or_default(),
-    );
-    let mount_points = o
-        .get("mount_points")
-        .and_then(|v| v.node().list(mount_point))
-        .unwrap_or_default();
-    let dependencies = common::dependencies(&o);
-    let start_at_boot = o.opt_bool("start_at_boot").unwrap_or(false);
-    let boot_order = o.opt_uint("boot_order", 0, 100_000);
-    let boot_delay = o.opt_uint("boot_delay", 0, 86_400);
-    let trigger_sync_on_completion = o.opt_bool("trigger_sync_on_completion").unwrap_or(false);
-    let traefik_service = o
-        .get("traefik_service")
-        .and_then(|v| common::traefik_service(v.node()));
-    let bootstrap_ca_url = o
-        .get("bootstrap_ca_url")
-        .and_then(|v| v.node().token(Token::Options));
-    let health_check = o
-        .get("health_check")
-        .and_then(|v| common::guest_health_check(v.node()));
-    let health_checks = o
-        .get("health_checks")
-        .and_then(|v| v.node().list(common::host_check))
-        .unwrap_or_default();
-    let vllm_engine_config = vllm(&o);
-    let exec_via = o
-        .get("exec_via")
-        .and_then(|v| {
-            let n = v.node();
-            match n.str()? {
-                "pct" | "lxc" | "hypervisor" => Some(ExecVia::Hypervisor),
-                "ssh" => Some(ExecVia::Ssh),
-                other => {
-                    n.error(
-                        format!("exec_via {other:?} is not \"pct\" or \"ssh\""),
-                        None,
-                    );
-                    None
-                }
-            }
-        })
-        .unwrap_or(ExecVia::Hypervisor);
-    let ssh_user = o
-        .get("ssh_user")
-        .and_then(|v| v.node().token(Token::Name))
-        .unwrap_or_else(|| "root".into());
-    if exec_via == ExecVia::Ssh
-        && !network
+        lxc_options: o
+            .get("lxc_options")
+            .and_then(|v| v.node().list(|n| n.token(Token::ConfigLine)))
+            .unwrap_or_default(),
+        apparmor_profile: o
+            .get("apparmor_profile")
+            .and_then(|v| v.node().token(Token::Name))
+            .unwrap_or_else(|| "unconfined".into()),
+        apparmor_manages_nesting: o.opt_bool("apparmor_manages_nesting").unwrap_or(false),
+        id_maps: o
+            .get("id_maps")
+            .and_then(|v| v.node().list(id_map))
+            .unwrap_or_default(),
+        volumes: volumes(&o),
+        mount_points: o
+            .get("mount_points")
+            .and_then(|v| v.node().list(mount_point))
+            .unwrap_or_default(),
+        bootstrap_ca_url: o
+            .get("bootstrap_ca_url")
+            .and_then(|v| v.node().token(Token::Options)),
+        health_check: o
+            .get("health_check")
+            .and_then(|v| common::guest_health_check(v.node())),
+        health_checks: o
+            .get("health_checks")
+            .and_then(|v| v.node().list(common::host_check))
+            .unwrap_or_default(),
+        vllm_engine_config: vllm(&o),
+        nvidia: nvidia_settings(&o).or(root_nvidia),
+        exec_via: exec_via(&o),
+        ssh_user: o
+            .get("ssh_user")
+            .and_then(|v| v.node().token(Token::Name))
+            .unwrap_or_else(|| "root".into()),
+    };
+    check_container(&c, node);
+    o.finish();
+    Some(c)
+}
+
+/// What no single field can say is wrong.
+fn check_container(c: &Container, node: Node<'_>) {
+    let ssh_needs_static_ip = c.exec_via == ExecVia::Ssh
+        && !c
+            .network
             .as_ref()
-            .is_some_and(|n| matches!(n.ip, IpConfig::Static(_)))
-    {
+            .is_some_and(|n| matches!(n.ip, IpConfig::Static(_)));
+    if ssh_needs_static_ip {
         node.error(
             "exec_via \"ssh\" needs a static `ip` in network_config",
             Some("scripts reach the guest at that address".into()),
         );
     }
-    let own = nvidia_settings(&o);
-    let nvidia = NvidiaSettings {
-        driver_version: own
-            .driver_version
-            .or_else(|| root_nvidia.driver_version.clone()),
-        repo_url: own.repo_url.or_else(|| root_nvidia.repo_url.clone()),
-        runfile_url: own.runfile_url.or_else(|| root_nvidia.runfile_url.clone()),
-    };
-    if template.is_none() && clone_from.is_none() {
-        node.error(
+    match (&c.template, c.base.clone_from) {
+        (None, None) => node.error(
             "container has neither `template` nor `clone_from_ctid`",
             Some(
                 "set `template` to a rootfs tarball, or `clone_from_ctid` to a parent template"
                     .into(),
             ),
-        );
-    }
-    if template.is_some() && clone_from.is_some() {
-        node.warning(
+        ),
+        (Some(_), Some(_)) => node.warning(
             "both `template` and `clone_from_ctid` are set; the clone wins",
             None,
-        );
+        ),
+        _ => {}
     }
-    o.finish();
-    Some(Container {
-        id,
-        name: name?,
-        memory_mb: memory_mb?,
-        swap_mb,
-        cores: cores?,
-        template,
-        clone_from,
-        template_snapshot_name,
-        is_template,
-        storage_pool,
-        storage_size_gb,
-        network,
-        network_secondary,
-        mac_address,
-        gpus,
-        portainer_role,
-        unprivileged,
-        enable_lifecycle_snapshots,
-        features,
-        application_script,
-        pct_options,
-        lxc_options,
-        apparmor_profile,
-        apparmor_manages_nesting,
-        id_maps,
-        firewall,
-        volumes,
-        mount_points,
-        dependencies,
-        start_at_boot,
-        boot_order,
-        boot_delay,
-        trigger_sync_on_completion,
-        traefik_service,
-        bootstrap_ca_url,
-        health_check,
-        health_checks,
-        vllm_engine_config,
-        nvidia,
-        exec_via,
-        ssh_user,
-    })
+}
+
+fn gpus(o: &Obj<'_>) -> Vec<u32> {
+    o.get("gpu_assignment")
+        .and_then(|v| {
+            let n = v.node();
+            let s = n.str()?;
+            parse_gpu_assignment(s).map_err(|e| n.error(e, None)).ok()
+        })
+        .unwrap_or_default()
+}
+
+fn portainer_role(o: &Obj<'_>) -> PortainerRole {
+    let Some(v) = o.get("portainer_role") else {
+        return PortainerRole::None;
+    };
+    let n = v.node();
+    match n.str() {
+        Some("none") | None => PortainerRole::None,
+        Some("server") => PortainerRole::Server,
+        Some("agent") => PortainerRole::Agent,
+        Some("infrastructure") => PortainerRole::Infrastructure,
+        Some("primary") => PortainerRole::Primary,
+        Some(other) => {
+            n.error(
+                format!("portainer_role {other:?} is not one of none, server, agent, infrastructure, primary"),
+                None,
+            );
+            PortainerRole::None
+        }
+    }
+}
+
+fn exec_via(o: &Obj<'_>) -> ExecVia {
+    let Some(v) = o.get("exec_via") else {
+        return ExecVia::Hypervisor;
+    };
+    let n = v.node();
+    match n.str() {
+        Some("ssh") => ExecVia::Ssh,
+        Some("pct" | "lxc" | "hypervisor") | None => ExecVia::Hypervisor,
+        Some(other) => {
+            n.error(
+                format!("exec_via {other:?} is not \"pct\" or \"ssh\""),
+                None,
+            );
+            ExecVia::Hypervisor
+        }
+    }
+}
+
+/// `zfs_volumes` and the legacy `volumes`, in that order.
+fn volumes(o: &Obj<'_>) -> Vec<Volume> {
+    ["zfs_volumes", "volumes"]
+        .into_iter()
+        .flat_map(|key| {
+            o.get(key)
+                .and_then(|v| v.node().list(volume))
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 fn network_config(n: Node<'_>) -> Option<NetworkConfig> {

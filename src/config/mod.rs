@@ -8,6 +8,7 @@ pub mod common;
 pub mod decode;
 pub mod diagnostics;
 pub mod fleet;
+pub mod guest;
 pub mod hypervisor;
 pub mod lxc;
 pub mod stacks;

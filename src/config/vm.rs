@@ -1,8 +1,8 @@
 //! `phoenix_vm_configs.json`: `vm_defaults` and the array `vms` (also accepted embedded in the
 //! hypervisor file, the Sept 2025 shape).
 
-use super::common::{self, Firewall, TraefikService};
-use super::decode::Node;
+use super::decode::{Node, Obj};
+use super::guest::{self, GuestBase};
 use super::lxc::{abs_path, CORES, DISK_GB, MEMORY_MB};
 use super::values::{Cidr, GuestId, IpConfig, Token};
 use serde::Serialize;
@@ -67,15 +67,11 @@ pub struct VmSnapshots {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Vm {
-    pub id: GuestId,
-    pub name: String,
-    pub is_template: bool,
+    /// What every guest has (id, name, clone source, features, dependencies, boot order...).
+    #[serde(flatten)]
+    pub base: GuestBase,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template_image: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub template_snapshot_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub clone_from: Option<GuestId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cores: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -83,15 +79,7 @@ pub struct Vm {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_size_gb: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub storage_pool: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub network_bridge: Option<String>,
-    pub start_at_boot: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub boot_order: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub boot_delay: Option<u64>,
-    pub features: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub portainer_role: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,15 +91,9 @@ pub struct Vm {
     pub volumes: Vec<NfsVolume>,
     pub docker_stacks: Vec<DockerStack>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub firewall: Option<Firewall>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<VmNetwork>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub traefik_service: Option<TraefikService>,
-    pub trigger_sync_on_completion: bool,
-    pub dependencies: Vec<GuestId>,
 }
 
 const DEAD_KEYS: &[&str] = &[
@@ -178,87 +160,25 @@ pub fn vm(n: Node<'_>) -> Option<Vm> {
     for k in DEAD_KEYS {
         o.mark(k);
     }
+    // Without its id a VM has no place in the fleet (its other fields are still checked); with
+    // it, it keeps its shape whatever else is wrong (see `GuestBase`).
     let id = o
         .req("vmid", "the VM id, e.g. 1001")
         .and_then(|v| v.node().guest_id());
-    let name = o
-        .req("name", "the VM name")
-        .and_then(|v| v.node().token(Token::Hostname));
-    let clone_from = o.get("clone_from_vmid").and_then(|v| v.node().guest_id());
     let name_token = |key: &'static str| o.get(key).and_then(|v| v.node().token(Token::Name));
-    let snapshots = o
-        .get("snapshots")
-        .and_then(|v| {
-            let so = v.node().object()?;
-            let get = |k: &'static str, alias: &'static str| {
-                so.get_alias(k, &[alias])
-                    .and_then(|v| v.node().token(Token::Name))
-            };
-            let s = VmSnapshots {
-                pre_features: get("pre-features", "pre_features"),
-                post_features: get("post-features", "post_features"),
-            };
-            so.finish();
-            Some(s)
-        })
-        .unwrap_or_default();
-    let network = o.get("network_config").and_then(|v| vm_network(v.node()));
-    let username = o.get("user_config").and_then(|v| {
-        let uo = v.node().object()?;
-        let u = uo.get("username").and_then(|v| v.node().token(Token::Name));
-        uo.mark("gw");
-        uo.finish();
-        u
-    });
-    let docker_stacks = o
-        .get("docker_stacks")
-        .and_then(|v| {
-            v.node().list(|n| match n.value {
-                serde_json::Value::String(_) => n.token(Token::Name).map(|name| DockerStack {
-                    name,
-                    environment: None,
-                }),
-                _ => {
-                    let so = n.object()?;
-                    let name = so
-                        .req("name", "the stack's directory name under stacks/")
-                        .and_then(|v| v.node().token(Token::Name));
-                    let environment = so
-                        .get("environment")
-                        .and_then(|v| v.node().token(Token::Name));
-                    so.finish();
-                    Some(DockerStack {
-                        name: name?,
-                        environment,
-                    })
-                }
-            })
-        })
-        .unwrap_or_default();
     let vm = Vm {
-        id: id?,
-        name: name?,
-        is_template: o.opt_bool("is_template").unwrap_or(false),
-        template_image: o
-            .get("template_image")
-            .and_then(|v| v.node().token(Token::Name)),
-        template_snapshot_name: name_token("template_snapshot_name"),
-        clone_from,
+        base: guest::base(id.unwrap_or(GuestId(0)), &o, n, &guest::VM),
+        template_image: name_token("template_image"),
         cores: o.opt_uint("cores", CORES.0, CORES.1),
         memory_mb: o.opt_uint("memory_mb", MEMORY_MB.0, MEMORY_MB.1),
         disk_size_gb: o.opt_uint("disk_size_gb", DISK_GB.0, DISK_GB.1),
-        storage_pool: name_token("storage_pool"),
         network_bridge: name_token("network_bridge"),
-        start_at_boot: o.opt_bool("start_at_boot").unwrap_or(false),
-        boot_order: o.opt_uint("boot_order", 0, 100_000),
-        boot_delay: o.opt_uint("boot_delay", 0, 86_400),
-        features: common::features(&o),
         portainer_role: name_token("portainer_role"),
         portainer_environment_name: name_token("portainer_environment_name"),
         portainer_agent_hostname: o
             .get("portainer_agent_hostname")
             .and_then(|v| v.node().token(Token::Hostname)),
-        snapshots,
+        snapshots: snapshots(&o),
         qm_options: o
             .get("qm_options")
             .and_then(|v| v.node().list(|n| n.token(Token::Options)))
@@ -267,27 +187,72 @@ pub fn vm(n: Node<'_>) -> Option<Vm> {
             .get("volumes")
             .and_then(|v| v.node().list(nfs_volume))
             .unwrap_or_default(),
-        docker_stacks,
-        firewall: o.get("firewall").and_then(|v| common::firewall(v.node())),
-        network,
-        username,
-        traefik_service: o
-            .get("traefik_service")
-            .and_then(|v| common::traefik_service(v.node())),
-        trigger_sync_on_completion: o.opt_bool("trigger_sync_on_completion").unwrap_or(false),
-        dependencies: common::dependencies(&o),
+        docker_stacks: o
+            .get("docker_stacks")
+            .and_then(|v| v.node().list(docker_stack))
+            .unwrap_or_default(),
+        network: o.get("network_config").and_then(|v| vm_network(v.node())),
+        username: username(&o),
     };
-    if vm.clone_from == Some(vm.id) {
-        n.error(format!("VM {} clones itself", vm.id), None);
-    }
-    if !vm.is_template && vm.clone_from.is_none() && vm.template_image.is_none() {
+    let b = &vm.base;
+    if !b.is_template && b.clone_from.is_none() && vm.template_image.is_none() {
         n.error(
             "VM has neither `clone_from_vmid` nor `is_template` with `template_image`",
             Some("a VM is cloned from a template VM, or is itself a template built from a cloud image".into()),
         );
     }
     o.finish();
-    Some(vm)
+    id.map(|_| vm)
+}
+
+fn snapshots(o: &Obj<'_>) -> VmSnapshots {
+    let Some(v) = o.get("snapshots") else {
+        return VmSnapshots::default();
+    };
+    let Some(so) = v.node().object() else {
+        return VmSnapshots::default();
+    };
+    let get = |k: &'static str, alias: &'static str| {
+        so.get_alias(k, &[alias])
+            .and_then(|v| v.node().token(Token::Name))
+    };
+    let s = VmSnapshots {
+        pre_features: get("pre-features", "pre_features"),
+        post_features: get("post-features", "post_features"),
+    };
+    so.finish();
+    s
+}
+
+fn username(o: &Obj<'_>) -> Option<String> {
+    let v = o.get("user_config")?;
+    let uo = v.node().object()?;
+    let u = uo.get("username").and_then(|v| v.node().token(Token::Name));
+    uo.mark("gw");
+    uo.finish();
+    u
+}
+
+/// A stack as a name (`"qdrant"`) or as `{name, environment}`.
+fn docker_stack(n: Node<'_>) -> Option<DockerStack> {
+    if let serde_json::Value::String(_) = n.value {
+        return n.token(Token::Name).map(|name| DockerStack {
+            name,
+            environment: None,
+        });
+    }
+    let so = n.object()?;
+    let name = so
+        .req("name", "the stack's directory name under stacks/")
+        .and_then(|v| v.node().token(Token::Name));
+    let environment = so
+        .get("environment")
+        .and_then(|v| v.node().token(Token::Name));
+    so.finish();
+    Some(DockerStack {
+        name: name?,
+        environment,
+    })
 }
 
 fn vm_network(n: Node<'_>) -> Option<VmNetwork> {

@@ -41,15 +41,13 @@ impl Runner for LocalRunner {
 
     fn put_file(&self, path: &std::path::Path, data: &[u8], mode: u32) -> Result<(), ExecError> {
         use std::os::unix::fs::PermissionsExt;
-        let shown = format!("write {}", path.display());
-        self.stats.record(
-            &Cmd::act(["write", &path.display().to_string()]),
-            std::time::Duration::ZERO,
-        );
+        let write = super::write_cmd(path);
         if self.dry_run {
-            println!("would run: {shown}");
+            super::skip(&write, self.observer.get());
             return Ok(());
         }
+        self.stats.record(&write, std::time::Duration::ZERO);
+        let shown = write.display();
         let err = |source| ExecError::Spawn {
             cmd: shown.clone(),
             source,
@@ -63,12 +61,7 @@ impl Runner for LocalRunner {
     fn output(&self, cmd: &Cmd) -> Result<Output, ExecError> {
         let shown = cmd.display();
         if self.dry_run && cmd.mutating {
-            println!("would run: {shown}");
-            tracing::info!(target: "phoenix::exec", cmd = %shown, "dry run: not run");
-            return Ok(Output {
-                code: Some(0),
-                ..Output::default()
-            });
+            return Ok(super::skip(cmd, self.observer.get()));
         }
         let Some((program, args)) = cmd.argv.split_first() else {
             return Err(ExecError::Spawn {
@@ -161,6 +154,7 @@ impl Runner for LocalRunner {
             stderr,
             duration,
             timed_out,
+            skipped: false,
         };
         if let Some(observer) = self.observer.get() {
             observer(cmd, &out);

@@ -5,6 +5,7 @@
 pub mod local;
 pub mod quote;
 pub mod ssh;
+pub mod ssh_key;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -68,6 +69,18 @@ impl Cmd {
         self
     }
 
+    /// The same command (stdin, timeout, mutating) as `argv` with no environment of its own:
+    /// how a backend wraps a guest command in `lxc-attach`/`pct exec`.
+    pub fn wrapped(&self, argv: Vec<String>) -> Cmd {
+        Cmd {
+            argv,
+            stdin: self.stdin.clone(),
+            env: Vec::new(),
+            timeout: self.timeout,
+            mutating: self.mutating,
+        }
+    }
+
     /// The argv as one line for logs and messages, each element quoted when it needs it.
     pub fn display(&self) -> String {
         self.argv
@@ -87,6 +100,8 @@ pub struct Output {
     pub stderr: Vec<u8>,
     pub duration: Duration,
     pub timed_out: bool,
+    /// Dry run: a mutating command that was not run (it "succeeded" with no output).
+    pub skipped: bool,
 }
 
 impl Output {
@@ -153,6 +168,25 @@ impl ExecError {
     }
 }
 
+/// A dry run's answer to a mutating command: not run, told to `observer`.
+pub fn skip(cmd: &Cmd, observer: Option<&Observer>) -> Output {
+    tracing::info!(target: "phoenix::exec", cmd = %cmd.display(), "dry run: not run");
+    let out = Output {
+        code: Some(0),
+        skipped: true,
+        ..Output::default()
+    };
+    if let Some(observer) = observer {
+        observer(cmd, &out);
+    }
+    out
+}
+
+/// How a file write is shown and counted: as the command `write PATH`.
+pub fn write_cmd(path: &std::path::Path) -> Cmd {
+    Cmd::act(["write".to_string(), path.display().to_string()])
+}
+
 thread_local! {
     static CURRENT_GUEST: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
@@ -166,7 +200,8 @@ pub fn current_guest() -> Option<String> {
     CURRENT_GUEST.with(|g| g.borrow().clone())
 }
 
-/// Told about every command that ran (the JSON event stream listens).
+/// Told about every command that ran, and in a dry run every one that would have (the event
+/// stream listens).
 pub type Observer = Box<dyn Fn(&Cmd, &Output) + Send + Sync>;
 
 /// Counts what ran, for summaries, benchmarks and the "no-op re-run changes nothing" check.

@@ -433,6 +433,7 @@ impl SshRunner {
                 stderr,
                 duration: started.elapsed(),
                 timed_out: true,
+                skipped: false,
             });
         }
         session.set_blocking(true);
@@ -444,6 +445,7 @@ impl SshRunner {
             stderr,
             duration: started.elapsed(),
             timed_out,
+            skipped: false,
         })
     }
 }
@@ -458,14 +460,12 @@ impl Runner for SshRunner {
     }
 
     fn put_file(&self, path: &Path, data: &[u8], mode: u32) -> Result<(), ExecError> {
-        self.stats.record(
-            &Cmd::act(["write", &path.display().to_string()]),
-            Duration::ZERO,
-        );
+        let write = super::write_cmd(path);
         if self.dry_run {
-            println!("would run: [{}] write {}", self.target, path.display());
+            super::skip(&write, self.observer.get());
             return Ok(());
         }
+        self.stats.record(&write, Duration::ZERO);
         self.sftp_put(path, data, mode as i32)
     }
 
@@ -476,11 +476,7 @@ impl Runner for SshRunner {
     fn output(&self, cmd: &Cmd) -> Result<Output, ExecError> {
         let shown = format!("[{}] {}", self.target, cmd.display());
         if self.dry_run && cmd.mutating {
-            println!("would run: {shown}");
-            return Ok(Output {
-                code: Some(0),
-                ..Output::default()
-            });
+            return Ok(super::skip(cmd, self.observer.get()));
         }
         let line = Self::command_line(cmd);
         let spawn_err = |detail: String| ExecError::Spawn {

@@ -103,44 +103,13 @@ impl Human {
 impl Reporter for Human {
     fn event(&mut self, e: &Event) {
         match e {
-            Event::RunStarted { guests, jobs } => {
-                self.fleet.total = *guests;
-                self.started = Instant::now();
-                if let Some(m) = &self.bars {
-                    let bar = m.add(ProgressBar::new_spinner());
-                    bar.set_style(style("{msg}"));
-                    bar.enable_steady_tick(Duration::from_millis(250));
-                    self.fleet_bar = Some(bar);
-                    self.update_fleet();
-                } else if self.verbose {
-                    self.line(format!("fleet: {guests} guest(s), up to {jobs} at once"));
-                }
-            }
+            Event::RunStarted { guests, jobs } => self.on_run_started(*guests, *jobs),
             Event::GuestStarted {
                 id,
                 name,
                 steps,
                 pending,
-            } => {
-                self.names.insert(id.clone(), name.clone());
-                self.fleet.running.insert(id.clone());
-                self.update_fleet();
-                if *pending == 0 {
-                    return;
-                }
-                if let Some(m) = &self.bars {
-                    let bar = m.add(ProgressBar::new_spinner());
-                    bar.set_style(style("{spinner} {prefix:.bold} {msg} [{elapsed}]"));
-                    bar.set_prefix(self.label(id));
-                    bar.enable_steady_tick(Duration::from_millis(120));
-                    self.active.insert(id.clone(), bar);
-                } else if self.verbose {
-                    self.line(format!(
-                        "{}: {pending} of {steps} step(s) to run",
-                        self.label(id)
-                    ));
-                }
-            }
+            } => self.on_guest_started(id, name, *steps, *pending),
             Event::StateEntered { id, state } => {
                 self.state.insert(id.clone(), state.clone());
                 if self.bars.is_none() {
@@ -153,19 +122,7 @@ impl Reporter for Human {
                 index,
                 total,
                 attempt,
-            } => {
-                if let Some(bar) = self.active.get(id) {
-                    let state = self.state.get(id).map(String::as_str).unwrap_or("defined");
-                    let retry = if *attempt > 1 {
-                        format!(" (attempt {attempt})")
-                    } else {
-                        String::new()
-                    };
-                    bar.set_message(format!("{state} · {step} ({index}/{total}){retry}"));
-                } else if self.verbose {
-                    self.line(format!("{}: {step} ({index}/{total}) ...", self.label(id)));
-                }
-            }
+            } => self.on_step_started(id, step, (*index, *total), *attempt),
             Event::StepSucceeded {
                 id,
                 step,
@@ -182,89 +139,35 @@ impl Reporter for Human {
                 step,
                 error,
                 output_tail,
-            } => {
-                let mut text = format!("{}: {step} FAILED: {error}", self.label(id));
-                for l in output_tail
-                    .lines()
-                    .rev()
-                    .take(10)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                {
-                    text.push_str(&format!("\n    | {l}"));
-                }
-                self.line(text);
-            }
+            } => self.on_step_failed(id, step, error, output_tail),
+            // A dry run's plan goes to stdout, in order: each step that would run, then the
+            // commands it would run.
             Event::StepPlanned {
                 id,
                 step,
                 up_to_date,
             } => {
-                if !up_to_date || self.verbose {
-                    let what = if *up_to_date {
-                        "up to date"
-                    } else {
-                        "would run"
-                    };
-                    self.line(format!("{}: {step}: {what}", self.label(id)));
+                if !up_to_date {
+                    super::out::line(&format!("would run step {step} of {id}:"));
+                } else if self.verbose {
+                    self.line(format!("{}: {step}: up to date", self.label(id)));
                 }
             }
+            Event::WouldRun { cmd, .. } => super::out::line(&format!("  would run: {cmd}")),
             Event::Command {
                 id, cmd, code, ms, ..
-            } => {
-                if self.verbose {
-                    let who = id
-                        .as_deref()
-                        .map(|i| self.label(i))
-                        .unwrap_or_else(|| "phoenix".into());
-                    self.line(format!(
-                        "{who}: $ {cmd}  [exit {}, {ms} ms]",
-                        code.map_or("signal".to_string(), |c| c.to_string())
-                    ));
-                }
-            }
+            } => self.on_command(id.as_deref(), cmd, *code, *ms),
             Event::Cancelling { message } => self.line(message.clone()),
             Event::Drift { id, what } => self.line(format!("{}: drift: {what}", self.label(id))),
             Event::Warning { id, message } => {
                 self.line(format!("warning: {}: {message}", self.label(id)))
             }
-            Event::GuestFinished { id, outcome, ms } => {
-                if let Some(bar) = self.active.remove(id) {
-                    bar.finish_and_clear();
-                }
-                self.fleet.running.remove(id);
-                match outcome {
-                    Outcome::Failed => self.fleet.failed += 1,
-                    Outcome::Blocked => self.fleet.blocked += 1,
-                    Outcome::Cancelled => self.fleet.cancelled += 1,
-                    _ => self.fleet.completed += 1,
-                }
-                self.update_fleet();
-                let text = match outcome {
-                    Outcome::Unchanged if !self.verbose => None,
-                    Outcome::Blocked => Some(format!(
-                        "{}: blocked (a prerequisite failed)",
-                        self.label(id)
-                    )),
-                    other => Some(format!(
-                        "{}: {} in {:.1}s",
-                        self.label(id),
-                        outcome_word(*other),
-                        *ms as f64 / 1000.0
-                    )),
-                };
-                if let Some(t) = text {
-                    self.line(t);
-                }
-                if self.bars.is_none()
-                    && self.fleet.total > 1
-                    && !self.quiet
-                    && (self.verbose || *outcome != Outcome::Unchanged)
-                {
-                    self.line(self.fleet_line());
-                }
-            }
+            Event::GuestFinished {
+                id,
+                outcome,
+                ms,
+                error,
+            } => self.on_guest_finished(id, *outcome, *ms, error.as_deref()),
             Event::RunFinished { .. } => {
                 if let Some(bar) = self.fleet_bar.take() {
                     bar.finish_and_clear();
@@ -274,13 +177,115 @@ impl Reporter for Human {
     }
 }
 
-pub fn outcome_word(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Unchanged => "unchanged",
-        Outcome::Converged => "converged",
-        Outcome::Failed => "FAILED",
-        Outcome::Blocked => "blocked",
-        Outcome::Cancelled => "cancelled",
-        Outcome::Planned => "planned",
+impl Human {
+    fn on_run_started(&mut self, guests: usize, jobs: usize) {
+        self.fleet.total = guests;
+        self.started = Instant::now();
+        if let Some(m) = &self.bars {
+            let bar = m.add(ProgressBar::new_spinner());
+            bar.set_style(style("{msg}"));
+            bar.enable_steady_tick(Duration::from_millis(250));
+            self.fleet_bar = Some(bar);
+            self.update_fleet();
+        } else if self.verbose {
+            self.line(format!("fleet: {guests} guest(s), up to {jobs} at once"));
+        }
+    }
+
+    fn on_guest_started(&mut self, id: &str, name: &str, steps: usize, pending: usize) {
+        self.names.insert(id.to_string(), name.to_string());
+        self.fleet.running.insert(id.to_string());
+        self.update_fleet();
+        if pending == 0 {
+            return;
+        }
+        if let Some(m) = &self.bars {
+            let bar = m.add(ProgressBar::new_spinner());
+            bar.set_style(style("{spinner} {prefix:.bold} {msg} [{elapsed}]"));
+            bar.set_prefix(self.label(id));
+            bar.enable_steady_tick(Duration::from_millis(120));
+            self.active.insert(id.to_string(), bar);
+        } else if self.verbose {
+            self.line(format!(
+                "{}: {pending} of {steps} step(s) to run",
+                self.label(id)
+            ));
+        }
+    }
+
+    fn on_step_started(
+        &mut self,
+        id: &str,
+        step: &str,
+        (index, total): (usize, usize),
+        attempt: u32,
+    ) {
+        if let Some(bar) = self.active.get(id) {
+            let state = self.state.get(id).map(String::as_str).unwrap_or("defined");
+            let retry = if attempt > 1 {
+                format!(" (attempt {attempt})")
+            } else {
+                String::new()
+            };
+            bar.set_message(format!("{state} · {step} ({index}/{total}){retry}"));
+        } else if self.verbose {
+            self.line(format!("{}: {step} ({index}/{total}) ...", self.label(id)));
+        }
+    }
+
+    /// The error and the last ten lines of what failed.
+    fn on_step_failed(&mut self, id: &str, step: &str, error: &str, output_tail: &str) {
+        let mut text = format!("{}: {step} FAILED: {error}", self.label(id));
+        let lines: Vec<&str> = output_tail.lines().collect();
+        for l in &lines[lines.len().saturating_sub(10)..] {
+            text.push_str(&format!("\n    | {l}"));
+        }
+        self.line(text);
+    }
+
+    fn on_command(&mut self, id: Option<&str>, cmd: &str, code: Option<i32>, ms: u64) {
+        if !self.verbose {
+            return;
+        }
+        let who = id
+            .map(|i| self.label(i))
+            .unwrap_or_else(|| "phoenix".into());
+        let code = code.map_or("signal".to_string(), |c| c.to_string());
+        self.line(format!("{who}: $ {cmd}  [exit {code}, {ms} ms]"));
+    }
+
+    fn on_guest_finished(&mut self, id: &str, outcome: Outcome, ms: u64, error: Option<&str>) {
+        if let Some(bar) = self.active.remove(id) {
+            bar.finish_and_clear();
+        }
+        self.fleet.running.remove(id);
+        match outcome {
+            Outcome::Failed | Outcome::Unsupported => self.fleet.failed += 1,
+            Outcome::Blocked => self.fleet.blocked += 1,
+            Outcome::Cancelled => self.fleet.cancelled += 1,
+            _ => self.fleet.completed += 1,
+        }
+        self.update_fleet();
+        let label = self.label(id);
+        let text = match outcome {
+            Outcome::Unchanged if !self.verbose => None,
+            Outcome::Blocked => Some(format!("{label}: blocked (a prerequisite failed)")),
+            Outcome::Unsupported => Some(format!(
+                "{label}: cannot be built here: {}",
+                error.unwrap_or_default()
+            )),
+            other => Some(format!(
+                "{label}: {} in {:.1}s",
+                other.word(),
+                ms as f64 / 1000.0
+            )),
+        };
+        if let Some(t) = text {
+            self.line(t);
+        }
+        let worth_a_fleet_line = self.verbose || outcome != Outcome::Unchanged;
+        if self.bars.is_none() && self.fleet.total > 1 && !self.quiet && worth_a_fleet_line {
+            self.line(self.fleet_line());
+        }
     }
 }

@@ -2,5 +2,7 @@
 
 pub mod human;
 pub mod json;
+pub mod out;
+pub mod state;
 pub mod summary;
 pub mod table;

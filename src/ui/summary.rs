@@ -1,6 +1,5 @@
 //! The table printed at the end of a run.
 
-use super::human::outcome_word;
 use super::table;
 use crate::converge::{Outcome, Summary};
 
@@ -17,7 +16,7 @@ pub fn render(s: &Summary, dry_run: bool) -> String {
             vec![
                 g.id.clone(),
                 g.name.clone(),
-                outcome_word(g.outcome).to_string(),
+                g.outcome.word().to_string(),
                 g.state.clone(),
                 format!("{}/{}", g.steps_changed, g.steps_run),
                 format!("{:.1}s", g.duration_ms as f64 / 1000.0),
@@ -48,7 +47,7 @@ pub fn render(s: &Summary, dry_run: bool) -> String {
             "{} converged, {} unchanged, {} failed, {} blocked, {} cancelled",
             count(Outcome::Converged),
             count(Outcome::Unchanged),
-            count(Outcome::Failed),
+            count(Outcome::Failed) + count(Outcome::Unsupported),
             count(Outcome::Blocked),
             count(Outcome::Cancelled)
         )

@@ -16,7 +16,11 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
             if i + 1 == cells.len() {
                 s.push_str(c);
             } else {
-                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+                // Padded by hand: `format!`'s width takes at most u16::MAX, and cells hold
+                // whatever the configuration says.
+                s.push_str(c);
+                let pad = widths[i].saturating_sub(c.chars().count()) + 2;
+                s.extend(std::iter::repeat_n(' ', pad));
             }
         }
         s.trim_end().to_string() + "\n"
@@ -26,4 +30,19 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push_str(&line(r.clone()));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn aligns_columns_and_takes_any_width() {
+        let rows = vec![vec!["950".to_string(), "api".to_string()]];
+        assert_eq!(
+            super::render(&["ID", "NAME"], &rows),
+            "ID   NAME\n950  api\n"
+        );
+        let long = "x".repeat(70_000);
+        let rows = vec![vec![long.clone(), "y".to_string()]];
+        assert!(super::render(&["A", "B"], &rows).contains(&long));
+    }
 }

@@ -9,18 +9,30 @@
 use state_machine::*;
 use std::time::{Duration, Instant};
 
+state_machine::job_states! {
+    /// The states of the jobs in these tests (a guest's, as an example of a kind of job).
+    enum Stage {
+        Defined = "defined",
+        Created = "created",
+        Configured = "configured",
+        Running = "running",
+        Customizing = "customizing",
+        Completed = "completed",
+    }
+}
+
 /// 100 jobs of 20 steps: the shape of a fleet of guests.
 const JOBS: usize = 100;
 const STEPS_PER_JOB: usize = 20;
 const STEPS: usize = JOBS * STEPS_PER_JOB;
 
-fn spec(id: &str, n: usize) -> JobSpec<Lifecycle> {
+fn spec(id: &str, n: usize) -> JobSpec<Stage> {
     let states = [
-        Lifecycle::Created,
-        Lifecycle::Configured,
-        Lifecycle::Running,
-        Lifecycle::Customizing,
-        Lifecycle::Completed,
+        Stage::Created,
+        Stage::Configured,
+        Stage::Running,
+        Stage::Customizing,
+        Stage::Completed,
     ];
     let mut s = JobSpec::new(id);
     for i in 0..n {
@@ -45,7 +57,7 @@ fn percentiles(mut v: Vec<Duration>) -> (f64, f64, f64) {
 
 fn fused() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::<Lifecycle>::open(dir.path(), OpenOptions::default()).unwrap();
+    let (store, _) = Store::open(dir.path(), OpenOptions::default()).unwrap();
     let mut times = Vec::with_capacity(STEPS);
     let total = Instant::now();
     for j in 0..JOBS {
@@ -69,7 +81,7 @@ fn fused() {
 
 fn separate() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::<Lifecycle>::open(dir.path(), OpenOptions::default()).unwrap();
+    let (store, _) = Store::open(dir.path(), OpenOptions::default()).unwrap();
     let mut times = Vec::with_capacity(STEPS);
     let total = Instant::now();
     for j in 0..JOBS {
@@ -91,7 +103,7 @@ fn separate() {
 fn open_10k() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let (store, _) = Store::<Lifecycle>::open(dir.path(), OpenOptions::default()).unwrap();
+        let (store, _) = Store::open(dir.path(), OpenOptions::default()).unwrap();
         let s = spec("x", 6);
         let t = Instant::now();
         for i in 0..10_000 {
@@ -112,7 +124,7 @@ fn open_10k() {
     let mut clean = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
-        let (store, report) = Store::<Lifecycle>::open(dir.path(), OpenOptions::default()).unwrap();
+        let (store, report) = Store::open(dir.path(), OpenOptions::default()).unwrap();
         clean.push(t.elapsed());
         assert!(report.interrupted.is_empty());
         drop(store);

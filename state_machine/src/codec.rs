@@ -10,7 +10,9 @@ const MAGIC: [u8; 2] = *b"PX";
 /// Why a stored value could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CodecError {
-    #[error("written by a newer Phoenix (format {found}; this build reads up to {FORMAT_VERSION}): upgrade phoenix")]
+    #[error(
+        "written by a newer version (format {found}; this build reads up to {FORMAT_VERSION})"
+    )]
     TooNew { found: u16 },
     #[error("corrupted or truncated: {0}")]
     Corrupt(String),

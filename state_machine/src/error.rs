@@ -1,20 +1,22 @@
 use crate::lock::Holder;
 use std::path::PathBuf;
 
-/// Everything the engine can fail with. Messages say what, where, and what to do.
+/// Everything the engine can fail with. Messages say what and where; what to do depends on the
+/// program using the engine, which adds it (see [`EngineError::Corrupt`], [`EngineError::TooNew`]).
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(
         "state store {dir} is locked by another run: {holder} (wait for it to finish, or stop it)"
     )]
     Locked { dir: PathBuf, holder: Holder },
-    #[error("state store {dir} was written by a newer Phoenix (format {found}; this build reads up to {supported}): upgrade phoenix, or point --state-dir elsewhere")]
+    #[error("state store {dir} was written by a newer version (format {found}; this build reads up to {supported})")]
     TooNew {
         dir: PathBuf,
         found: u16,
         supported: u16,
     },
-    #[error("state of job {job} is unreadable ({detail}): `phoenix state reset {job}` clears it")]
+    /// A job's record cannot be decoded; resetting the job ([`crate::Store::reset`]) clears it.
+    #[error("state of job {job} is unreadable ({detail})")]
     Corrupt { job: String, detail: String },
     #[error("job {job}: {message}")]
     Invalid { job: String, message: String },

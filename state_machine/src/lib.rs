@@ -1,10 +1,10 @@
 //! A durable, resumable job engine on [sled].
 //!
-//! A *job* (`lxc/950`, `vm/1001`, `host/setup`) is an ordered list of named *steps*; each step
-//! belongs to the *state* it completes (`Defined → Created → … → Completed` for Phoenix guests, or
-//! any [`JobState`]). The engine knows nothing of what a step does: it records, durably, that a step
-//! started, then that it succeeded or failed, so that a process killed at any instant resumes at the
-//! exact step it was in.
+//! A *job* (`lxc/950`, `vm/1001`, `host/pve1`) is an ordered list of named *steps*; each step
+//! belongs to the *state* it completes. Every kind of job declares its own ordered states (any
+//! [`JobState`], most easily with [`job_states!`]), and one store holds jobs of every kind. The
+//! engine knows nothing of what a step does: it records, durably, that a step started, then that it
+//! succeeded or failed, so that a process killed at any instant resumes at the exact step it was in.
 //!
 //! # Contract
 //!
@@ -50,7 +50,7 @@ pub use lock::Holder;
 pub use reader::{JobView, ReadOutcome, Reader};
 pub use record::{DoneStep, ErrorInfo, JobRecord, Started};
 pub use spec::{JobSpec, StepSpec};
-pub use state::{JobState, Lifecycle};
+pub use state::JobState;
 pub use status::{Status, StatusEvent, ALL_EVENTS, ALL_STATUSES, TRANSITIONS};
 pub use store::{Job, OpenOptions, OpenReport, StepRun, Store};
 

@@ -85,7 +85,7 @@ impl Reader {
             Ok(ViewFile {
                 record: Some(Err(CodecError::TooNew { found })),
                 ..
-            }) => unreadable(format!("written by a newer Phoenix (format {found})")),
+            }) => unreadable(format!("written by a newer version (format {found})")),
             Ok(ViewFile {
                 record: Some(Err(CodecError::Corrupt(d))),
                 ..

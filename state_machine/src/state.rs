@@ -1,4 +1,5 @@
-//! Typed job states. The engine is generic over them; Phoenix guests use [`Lifecycle`].
+//! Typed job states. The engine is generic over them: each kind of job declares its own ordered
+//! set (with [`job_states!`](crate::job_states)), and one store holds jobs of different kinds.
 
 use std::fmt::{Debug, Display};
 
@@ -14,60 +15,53 @@ pub trait JobState: Copy + Eq + Ord + Debug + Display + Send + Sync + 'static {
     fn initial() -> Self {
         Self::all()[0]
     }
-}
-
-/// The states every Phoenix guest passes through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Lifecycle {
-    Defined,
-    Created,
-    Configured,
-    Running,
-    Customizing,
-    Completed,
-}
-
-impl JobState for Lifecycle {
-    fn all() -> &'static [Self] {
-        &[
-            Lifecycle::Defined,
-            Lifecycle::Created,
-            Lifecycle::Configured,
-            Lifecycle::Running,
-            Lifecycle::Customizing,
-            Lifecycle::Completed,
-        ]
-    }
-    fn name(self) -> &'static str {
-        match self {
-            Lifecycle::Defined => "defined",
-            Lifecycle::Created => "created",
-            Lifecycle::Configured => "configured",
-            Lifecycle::Running => "running",
-            Lifecycle::Customizing => "customizing",
-            Lifecycle::Completed => "completed",
-        }
-    }
-}
-
-impl Display for Lifecycle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Lifecycle {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::from_name(&s.to_ascii_lowercase()).ok_or_else(|| {
-            format!(
-                "{s:?} is not a state (one of: {})",
-                Self::all()
-                    .iter()
-                    .map(|s| s.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+    /// Parses a state name (any case); the error lists the states there are.
+    fn parse(text: &str) -> Result<Self, String> {
+        Self::from_name(&text.to_ascii_lowercase()).ok_or_else(|| {
+            let names: Vec<&str> = Self::all().iter().map(|s| s.name()).collect();
+            format!("{text:?} is not a state (one of: {})", names.join(", "))
         })
     }
+}
+
+/// Declares an ordered state enum and its [`JobState`], `Display` and `FromStr` impls:
+///
+/// ```
+/// state_machine::job_states! {
+///     /// The states of a build.
+///     pub enum Build { Queued = "queued", Compiled = "compiled", Tested = "tested" }
+/// }
+/// use state_machine::JobState;
+/// assert_eq!(Build::initial(), Build::Queued);
+/// assert_eq!("TESTED".parse::<Build>(), Ok(Build::Tested));
+/// ```
+#[macro_export]
+macro_rules! job_states {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        $vis enum $name { $($variant),+ }
+
+        impl $crate::JobState for $name {
+            fn all() -> &'static [Self] {
+                &[$($name::$variant),+]
+            }
+            fn name(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str($crate::JobState::name(*self))
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                <$name as $crate::JobState>::parse(s)
+            }
+        }
+    };
 }

@@ -9,7 +9,6 @@ use crate::spec::{JobSpec, StepSpec};
 use crate::state::JobState;
 use crate::status::{Status, StatusEvent};
 use crate::views::Views;
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 const META_FORMAT: &[u8] = b"meta:format";
@@ -44,20 +43,23 @@ pub struct OpenReport {
 }
 
 /// A locked, open state store. One per process; see [`crate::Reader`] for read-only access.
-pub struct Store<S: JobState> {
+///
+/// The store is not typed by state: each job's steps are recorded by their states' names, and
+/// [`Store::begin`] and [`Store::reset`] take the job's own [`JobState`] type, so jobs of different
+/// kinds (each with its own states) live side by side.
+pub struct Store {
     dir: PathBuf,
     db: sled::Db,
     tree: sled::Tree,
     views: Views,
     opts: OpenOptions,
     _lock: LockGuard,
-    _state: PhantomData<S>,
 }
 
-impl<S: JobState> Store<S> {
+impl Store {
     /// Opens (creating if needed) the store in `dir`, taking its writer lock. Fails fast with
     /// [`EngineError::Locked`] naming the holder when another process has it.
-    pub fn open(dir: &Path, opts: OpenOptions) -> Result<(Store<S>, OpenReport), EngineError> {
+    pub fn open(dir: &Path, opts: OpenOptions) -> Result<(Store, OpenReport), EngineError> {
         let io = |source| EngineError::Io {
             dir: dir.to_path_buf(),
             source,
@@ -85,7 +87,6 @@ impl<S: JobState> Store<S> {
             views,
             opts,
             _lock: guard,
-            _state: PhantomData,
         };
         store.check_format()?;
         let mut report = OpenReport {
@@ -303,7 +304,7 @@ impl<S: JobState> Store<S> {
     /// Prepares a job to run `spec`: creates its record if new, forgets steps that are no longer
     /// in the spec or whose digest changed (journaling why), and places the cursor on the first
     /// step that is not done. Returns the job, ready for [`Job::start`].
-    pub fn begin(&self, spec: &JobSpec<S>) -> Result<Job<'_, S>, EngineError> {
+    pub fn begin<S: JobState>(&self, spec: &JobSpec<S>) -> Result<Job<'_, S>, EngineError> {
         spec.check().map_err(|message| EngineError::Invalid {
             job: spec.id.clone(),
             message,
@@ -375,7 +376,7 @@ impl<S: JobState> Store<S> {
     /// Sends jobs back: to the first step after `to`'s steps (keeping the steps of `to` and
     /// earlier states), or to the very start with `None`. Works on unreadable records too (they
     /// are removed). Returns the ids reset.
-    pub fn reset(
+    pub fn reset<S: JobState>(
         &self,
         ids: &[String],
         to: Option<S>,
@@ -573,7 +574,7 @@ impl<S> StepRun<S> {
 /// A job being run. Drive it with [`Job::start`], then [`Job::succeed_and_start_next`] /
 /// [`Job::succeed`] / [`Job::fail`].
 pub struct Job<'s, S: JobState> {
-    store: &'s Store<S>,
+    store: &'s Store,
     spec: JobSpec<S>,
     rec: JobRecord,
     current: Option<(usize, u64)>,

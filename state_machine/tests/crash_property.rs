@@ -6,6 +6,18 @@ use proptest::prelude::*;
 use state_machine::*;
 use std::collections::BTreeMap;
 
+state_machine::job_states! {
+    /// The states of the jobs in these tests (a guest's, as an example of a kind of job).
+    enum Stage {
+        Defined = "defined",
+        Created = "created",
+        Configured = "configured",
+        Running = "running",
+        Customizing = "customizing",
+        Completed = "completed",
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Outcome {
     Succeed,
@@ -17,13 +29,13 @@ fn outcome() -> impl Strategy<Value = Outcome> {
     prop_oneof![6 => Just(Outcome::Succeed), 1 => Just(Outcome::Fail), 1 => Just(Outcome::Crash)]
 }
 
-fn spec(n_steps: usize) -> JobSpec<Lifecycle> {
+fn spec(n_steps: usize) -> JobSpec<Stage> {
     let states = [
-        Lifecycle::Created,
-        Lifecycle::Configured,
-        Lifecycle::Running,
-        Lifecycle::Customizing,
-        Lifecycle::Completed,
+        Stage::Created,
+        Stage::Configured,
+        Stage::Running,
+        Stage::Customizing,
+        Stage::Completed,
     ];
     let mut s = JobSpec::new("lxc/1");
     for i in 0..n_steps {
@@ -45,7 +57,7 @@ proptest! {
         let mut run = 0;
         'runs: loop {
             run += 1;
-            let (store, _) = Store::<Lifecycle>::open(dir.path(), OpenOptions { run_id: format!("r{run}"), ..Default::default() }).unwrap();
+            let (store, _) = Store::open(dir.path(), OpenOptions { run_id: format!("r{run}"), ..Default::default() }).unwrap();
             let mut job = store.begin(&spec).unwrap();
             let mut step = job.start().unwrap();
             while let Some(s) = step {
@@ -64,7 +76,7 @@ proptest! {
             }
             break;
         }
-        let (store, report) = Store::<Lifecycle>::open(dir.path(), OpenOptions::default()).unwrap();
+        let (store, report) = Store::open(dir.path(), OpenOptions::default()).unwrap();
         prop_assert!(report.interrupted.is_empty());
         let rec = store.job("lxc/1").unwrap().unwrap();
         prop_assert_eq!(rec.status, Status::Completed);

@@ -11,16 +11,28 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+state_machine::job_states! {
+    /// The states of the jobs in these tests (a guest's, as an example of a kind of job).
+    enum Stage {
+        Defined = "defined",
+        Created = "created",
+        Configured = "configured",
+        Running = "running",
+        Customizing = "customizing",
+        Completed = "completed",
+    }
+}
+
 const JOBS: [&str; 3] = ["lxc/900", "lxc/950", "vm/1001"];
 const STEPS: usize = 40;
 
-fn spec(id: &str) -> JobSpec<Lifecycle> {
+fn spec(id: &str) -> JobSpec<Stage> {
     let states = [
-        Lifecycle::Created,
-        Lifecycle::Configured,
-        Lifecycle::Running,
-        Lifecycle::Customizing,
-        Lifecycle::Completed,
+        Stage::Created,
+        Stage::Configured,
+        Stage::Running,
+        Stage::Customizing,
+        Stage::Completed,
     ];
     let mut s = JobSpec::new(id);
     for i in 0..STEPS {
@@ -52,7 +64,7 @@ fn driver_child() {
     };
     let dir = Path::new(&dir);
     let run_id = format!("pid{}", std::process::id());
-    let (store, _) = Store::<Lifecycle>::open(
+    let (store, _) = Store::open(
         &dir.join("store"),
         OpenOptions {
             run_id,
@@ -120,8 +132,7 @@ fn sigkill_at_many_points_then_resume() {
     let status = spawn().wait_with_output().unwrap().status;
     assert!(status.success(), "the final run must finish");
 
-    let (store, report) =
-        Store::<Lifecycle>::open(&dir.path().join("store"), OpenOptions::default()).unwrap();
+    let (store, report) = Store::open(&dir.path().join("store"), OpenOptions::default()).unwrap();
     assert!(report.interrupted.is_empty(), "{:?}", report.interrupted);
     let effects = std::fs::read_to_string(dir.path().join("effects")).unwrap_or_default();
     let mut ran: BTreeMap<(String, String), u32> = BTreeMap::new();

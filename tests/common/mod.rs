@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use phoenix::config::{validate, Diagnostic, Diagnostics, Fleet};
+use phoenix::config::{Diagnostic, Diagnostics, Fleet};
 use std::path::{Path, PathBuf};
 
 pub fn repo() -> PathBuf {
@@ -19,7 +19,7 @@ pub fn load(dir: &Path) -> (Option<Fleet>, Vec<Diagnostic>) {
     let diag = Diagnostics::new();
     match Fleet::load_dir(dir, &diag) {
         Ok(fleet) => {
-            validate::check(&fleet, &diag);
+            phoenix::ops::load::check(&fleet, &diag);
             (Some(fleet), diag.into_sorted())
         }
         Err(e) => panic!("load_dir({}) failed: {e}", dir.display()),

@@ -1,8 +1,13 @@
-//! A lab for tests that drive real LXC containers: its own bridge on 10.254.N.0/24, its own LXC
-//! path, state, log and config directories, and the `phoenix` binary pointed at all of them.
-//! Everything is destroyed on drop. Outside CI, a machine without root or LXC skips (loudly);
-//! with CI=true the tests must run.
+//! A lab for tests that drive real LXC containers: its own bridge on a 10.254.N.0/24 subnet it
+//! allocates ([`net`]), its own LXC path, state, log and config directories, and the `phoenix`
+//! binary pointed at all of them. Fleets are written with [`fleet::Fleet`], runs come back typed
+//! ([`run::Run`]). Everything is destroyed on drop. Outside CI, a machine without root or LXC
+//! skips (loudly); with CI=true the tests must run.
 #![allow(dead_code)]
+
+pub mod fleet;
+pub mod net;
+pub mod run;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -25,6 +30,7 @@ pub enum Backend {
 
 pub struct Lab {
     pub net: u8,
+    _net: net::Net,
     pub bridge: String,
     pub backend: Backend,
     pub sshd: Option<sshd::Sshd>,
@@ -37,12 +43,12 @@ fn template() -> Option<PathBuf> {
 }
 
 impl Lab {
-    /// A lab on 10.254.`net`.0/24, or `None` (after saying why) where LXC cannot run.
-    pub fn new(net: u8) -> Option<Lab> {
-        Self::with_backend(net, Backend::Lxc)
+    /// A plain-LXC lab on a subnet of its own, or `None` (after saying why) where LXC cannot run.
+    pub fn new() -> Option<Lab> {
+        Self::with_backend(Backend::Lxc)
     }
 
-    pub fn with_backend(net: u8, backend: Backend) -> Option<Lab> {
+    pub fn with_backend(backend: Backend) -> Option<Lab> {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true");
         let lxc = Command::new("lxc-start")
             .arg("--version")
@@ -62,6 +68,8 @@ impl Lab {
             eprintln!("\n\n*** SKIPPING real-LXC test: {why} ***\n\n");
             return None;
         }
+        let held = net::allocate();
+        let net = held.n;
         let bridge = format!("phxt{net}");
         let _ = Command::new("ip").args(["link", "del", &bridge]).output();
         for args in [
@@ -105,6 +113,7 @@ impl Lab {
         }
         Some(Lab {
             net,
+            _net: held,
             bridge,
             backend,
             sshd,
@@ -149,10 +158,25 @@ impl Lab {
         c
     }
 
+    /// The address host byte of a lab-relative guest: its own, so guests never share one.
+    pub fn host_of(&self, id: u32) -> u8 {
+        (10 + id % 240) as u8
+    }
+
+    /// The address of a lab-relative guest written by [`fleet::Fleet`].
+    pub fn ip_of(&self, id: u32) -> String {
+        self.ip(self.host_of(id))
+    }
+
+    /// A fleet to write, guest by guest.
+    pub fn fleet(&self) -> fleet::Fleet<'_> {
+        fleet::Fleet::new(self)
+    }
+
     /// Writes the fleet's LXC file; ids are lab-relative (900 becomes `id(900)`), and so are the
     /// entries of `dependencies` (clone parents already are, see `clone_ct`).
     pub fn write_fleet(&self, cts: &[(u32, Value)]) {
-        let map: serde_json::Map<String, Value> = cts
+        let cts: Vec<(u32, Value)> = cts
             .iter()
             .map(|(id, v)| {
                 let mut v = v.clone();
@@ -162,8 +186,17 @@ impl Lab {
                         .map(|d| json!(self.arg(d.as_str().unwrap_or("0").parse().unwrap_or(0))))
                         .collect();
                 }
-                (self.arg(*id), v)
+                (*id, v)
             })
+            .collect();
+        self.write_raw(&cts);
+    }
+
+    /// Writes the LXC file with lab-relative keys and the values as they are.
+    pub fn write_raw(&self, cts: &[(u32, Value)]) {
+        let map: serde_json::Map<String, Value> = cts
+            .iter()
+            .map(|(id, v)| (self.arg(*id), v.clone()))
             .collect();
         std::fs::write(
             self.path("config/phoenix_lxc_configs.json"),
@@ -211,21 +244,15 @@ impl Lab {
         self.id(id).to_string()
     }
 
-    /// `phoenix run ... --output json`: the exit code and the parsed events.
-    pub fn run_json(&self, args: &[&str]) -> (i32, Vec<Value>) {
+    /// `phoenix --output json run ARGS` (lab-relative ids are written as `lab.arg(id)`).
+    pub fn run_json(&self, args: &[&str]) -> run::Run {
         let out = self
             .phoenix()
-            .arg("--output")
-            .arg("json")
-            .arg("run")
+            .args(["--output", "json", "run"])
             .args(args)
             .output()
             .expect("phoenix");
-        let events = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        (out.status.code().unwrap_or(-1), events)
+        run::Run::parse(&out)
     }
 
     /// `state show --history` of a lab-relative id, as JSON.
@@ -332,26 +359,6 @@ impl Drop for Lab {
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The summary of a run's event stream (its `run_finished` event).
-pub fn summary(events: &[Value]) -> Value {
-    events
-        .iter()
-        .find(|e| e["event"] == "run_finished")
-        .map(|e| e["summary"].clone())
-        .unwrap_or_default()
-}
-
-impl Lab {
-    /// The outcome of a lab-relative guest in a run summary.
-    pub fn outcome(&self, summary: &Value, id: u32) -> Value {
-        summary["guests"]
-            .as_array()
-            .and_then(|g| g.iter().find(|g| g["id"] == self.arg(id)))
-            .map(|g| g["outcome"].clone())
-            .unwrap_or_default()
-    }
 }
 
 /// Steps started (in order) by the last run recorded in a job's journal.

@@ -1,0 +1,178 @@
+//! Settings on plain LXC. Each one is its config section ([`super::sections`]) plus, for some,
+//! something outside the config file:
+//!
+//! | setting | besides its section |
+//! |---|---|
+//! | `hostname` | `lxc.uts.name` and the guest's `/etc/hostname` |
+//! | `network` | the guest's `/etc/resolv.conf` when nameservers are set |
+//! | `mounts` | volume directories, and bind-mount owners (shifted when unprivileged) |
+//! | `resources` | applied live to a running container (cgroup limits) |
+//!
+//! A section that differs is rewritten; settings that only take effect at a start
+//! ([`Setting::needs_restart`]) restart a running container.
+
+use super::config_file::{section, values, with_key, with_section};
+use super::sections::resolv_conf;
+use super::LxcBackend;
+use crate::backend::{owner, Applied, BackendError, Hypervisor, Result, RunState, Setting};
+use crate::config::GuestId;
+use crate::exec::Cmd;
+use std::os::unix::fs::MetadataExt;
+
+impl LxcBackend {
+    pub(super) fn setting_in_place(&self, id: GuestId, s: &Setting) -> Result<bool> {
+        let config = self.read_config(id)?;
+        let section_ok =
+            section(&config, s.name()).unwrap_or_default() == self.section_lines(id, s)?;
+        Ok(section_ok && self.outside_in_place(id, &config, s)?)
+    }
+
+    /// What the setting needs outside its section.
+    fn outside_in_place(&self, id: GuestId, config: &str, s: &Setting) -> Result<bool> {
+        Ok(match s {
+            Setting::Hostname(name) => {
+                let file = self.read_guest_file(id, "/etc/hostname")?;
+                values(config, "lxc.uts.name") == [name.clone()]
+                    && file.as_deref().map(str::trim) == Some(name.as_str())
+            }
+            Setting::Network { nameservers, .. } if !nameservers.is_empty() => {
+                self.read_guest_file(id, "/etc/resolv.conf")?
+                    .unwrap_or_default()
+                    == resolv_conf(nameservers)
+            }
+            Setting::Mounts {
+                binds,
+                volumes,
+                unprivileged,
+            } => {
+                let volumes_ok = volumes.iter().all(|v| self.volume_dir(id, v).is_dir());
+                let owners_ok = binds.iter().all(|b| {
+                    std::fs::metadata(&b.host_path).is_ok_and(|m| {
+                        owner::matches(b, *unprivileged, &format!("{}:{}", m.uid(), m.gid()))
+                    })
+                });
+                volumes_ok && owners_ok
+            }
+            _ => true,
+        })
+    }
+
+    pub(super) fn apply_setting(&self, id: GuestId, s: &Setting) -> Result<Applied> {
+        let config = self.read_config(id)?;
+        let running = self.state(id)? == Some(RunState::Running);
+        self.apply_outside(id, &config, s, running)?;
+        let want = self.section_lines(id, s)?;
+        if section(&config, s.name()).unwrap_or_default() == want {
+            return Ok(Applied::Live);
+        }
+        let restart = running && s.needs_restart();
+        if restart {
+            self.stop(id)?;
+        }
+        self.write_file(
+            &self.config_path(id),
+            with_section(&config, s.name(), &want).as_bytes(),
+        )?;
+        if let (
+            true,
+            Setting::Resources {
+                memory_mb,
+                swap_mb,
+                cores,
+            },
+        ) = (running, s)
+        {
+            self.set_live_limits(id, *memory_mb, *swap_mb, *cores)?;
+        }
+        if restart {
+            self.start(id)?;
+            return Ok(Applied::Restarted);
+        }
+        Ok(Applied::Live)
+    }
+
+    fn apply_outside(&self, id: GuestId, config: &str, s: &Setting, running: bool) -> Result<()> {
+        match s {
+            Setting::Hostname(name) => {
+                if values(config, "lxc.uts.name") != [name.clone()] {
+                    self.write_file(
+                        &self.config_path(id),
+                        with_key(config, "lxc.uts.name", name).as_bytes(),
+                    )?;
+                }
+                self.write_guest_file(id, "/etc/hostname", format!("{name}\n").as_bytes())?;
+                if running {
+                    self.attach(id, &Cmd::act(["hostname", name.as_str()]))?;
+                }
+            }
+            Setting::Mounts {
+                binds,
+                volumes,
+                unprivileged,
+            } => {
+                for v in volumes {
+                    let dir = self.volume_dir(id, v);
+                    if !dir.is_dir() {
+                        self.runner
+                            .run(&Cmd::act(["mkdir", "-p", &dir.display().to_string()]))?;
+                    }
+                }
+                for b in binds {
+                    if let Some(spec) = owner::chown_spec(b, *unprivileged) {
+                        self.runner.run(&Cmd::act(["chown", &spec, &b.host_path]))?;
+                    }
+                }
+            }
+            Setting::Network { nameservers, .. } if !nameservers.is_empty() => {
+                self.write_guest_file(id, "/etc/resolv.conf", resolv_conf(nameservers).as_bytes())?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Applies resource limits to a running container. On cgroup v1 the memory limit may not
+    /// exceed memory+swap, so when memory grows memsw goes first, and last when it shrinks.
+    fn set_live_limits(&self, id: GuestId, memory_mb: u64, swap_mb: u64, cores: u64) -> Result<()> {
+        let mut values = self
+            .cgroup
+            .live_values(memory_mb, swap_mb, cores, self.memsw);
+        let set = |key: &str, value: &str| -> Result<bool> {
+            let mut argv = self.lxc("lxc-cgroup", id);
+            argv.extend([key.to_string(), value.to_string()]);
+            Ok(self.runner.output(&Cmd::act(argv))?.success())
+        };
+        let fail = |k: &str, v: &str| {
+            BackendError::Invalid(format!(
+                "{id}: cannot set {k} to {v} on the running container"
+            ))
+        };
+        if let Some(memory) = values
+            .iter()
+            .position(|(k, _)| k == "memory.limit_in_bytes")
+        {
+            let (k, v) = values.remove(memory);
+            if !set(&k, &v)? {
+                // Growing past memory+swap: raise memsw first, then memory.
+                if let Some(memsw) = values
+                    .iter()
+                    .position(|(k, _)| k == "memory.memsw.limit_in_bytes")
+                {
+                    let (mk, mv) = values.remove(memsw);
+                    if !set(&mk, &mv)? {
+                        return Err(fail(&mk, &mv));
+                    }
+                }
+                if !set(&k, &v)? {
+                    return Err(fail(&k, &v));
+                }
+            }
+        }
+        for (k, v) in values {
+            if !set(&k, &v)? {
+                return Err(fail(&k, &v));
+            }
+        }
+        Ok(())
+    }
+}

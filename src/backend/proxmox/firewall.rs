@@ -1,0 +1,176 @@
+//! A container's firewall rules through `pvesh`: read in position order, and converged without
+//! deleting and recreating the rules already in place at the top.
+
+use super::ProxmoxBackend;
+use crate::backend::{BackendError, Result};
+use crate::config::common::{Direction, FirewallRule};
+use crate::config::GuestId;
+use crate::exec::Cmd;
+
+impl ProxmoxBackend {
+    fn firewall_base(&self, id: GuestId) -> Result<String> {
+        Ok(format!("/nodes/{}/lxc/{id}/firewall", self.node()?))
+    }
+
+    /// Firewall rules as the node has them, in order.
+    fn firewall_rules(&self, id: GuestId) -> Result<Vec<FirewallRule>> {
+        let out = self.runner.run(&Cmd::probe([
+            self.tool("pvesh"),
+            "get".into(),
+            format!("{}/rules", self.firewall_base(id)?),
+            "--output-format".into(),
+            "json".into(),
+        ]))?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| BackendError::Invalid(format!("pvesh rules of {id}: {e}")))?;
+        let mut rules: Vec<(u64, FirewallRule)> = v
+            .as_array()
+            .map(|a| a.iter().filter_map(rule_from_json).collect())
+            .unwrap_or_default();
+        rules.sort_by_key(|(pos, _)| *pos);
+        Ok(rules.into_iter().map(|(_, r)| r).collect())
+    }
+
+    pub(super) fn firewall_in_place(
+        &self,
+        id: GuestId,
+        enabled: bool,
+        rules: &[FirewallRule],
+    ) -> Result<bool> {
+        let want: &[FirewallRule] = if enabled { rules } else { &[] };
+        Ok(self.firewall_rules(id)? == want)
+    }
+
+    pub(super) fn converge_firewall(
+        &self,
+        id: GuestId,
+        enabled: bool,
+        rules: &[FirewallRule],
+    ) -> Result<()> {
+        let base = self.firewall_base(id)?;
+        let want: &[FirewallRule] = if enabled { rules } else { &[] };
+        let (delete, create) = plan(&self.firewall_rules(id)?, want);
+        let pvesh = |args: Vec<String>| {
+            let argv = std::iter::once(self.tool("pvesh")).chain(args).collect();
+            self.act(argv, 60)
+        };
+        for pos in delete {
+            pvesh(vec!["delete".into(), format!("{base}/rules/{pos}")])?;
+        }
+        for (pos, r) in create {
+            let mut args = vec![
+                "create".into(),
+                format!("{base}/rules"),
+                "--pos".into(),
+                pos.to_string(),
+            ];
+            args.extend(rule_args(&r));
+            pvesh(args)?;
+        }
+        pvesh(vec![
+            "set".into(),
+            format!("{base}/options"),
+            "--enable".into(),
+            u8::from(enabled).to_string(),
+        ])?;
+        Ok(())
+    }
+}
+
+/// `pvesh create .../rules` options of a rule.
+fn rule_args(r: &FirewallRule) -> Vec<String> {
+    let direction = if r.direction == Direction::Out {
+        "out"
+    } else {
+        "in"
+    };
+    let mut args: Vec<String> = vec![
+        "--enable".into(),
+        "1".into(),
+        "--type".into(),
+        direction.into(),
+        "--action".into(),
+        r.action.clone(),
+    ];
+    for (flag, v) in [
+        ("--proto", &r.proto),
+        ("--source", &r.source),
+        ("--dest", &r.dest),
+        ("--dport", &r.port),
+        ("--iface", &r.iface),
+        ("--comment", &r.comment),
+    ] {
+        if let Some(v) = v {
+            args.extend([flag.to_string(), v.clone()]);
+        }
+    }
+    args
+}
+
+fn rule_from_json(v: &serde_json::Value) -> Option<(u64, FirewallRule)> {
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(String::from);
+    Some((
+        v.get("pos")?.as_u64()?,
+        FirewallRule {
+            direction: if s("type")? == "out" {
+                Direction::Out
+            } else {
+                Direction::In
+            },
+            action: s("action")?.to_ascii_uppercase(),
+            proto: s("proto"),
+            source: s("source"),
+            dest: s("dest"),
+            port: s("dport"),
+            iface: s("iface"),
+            comment: s("comment"),
+        },
+    ))
+}
+
+/// What must change to turn `have` into `want`: rules to delete (positions, highest first) and
+/// rules to create (with their positions). Rules already in place at the start are kept.
+pub fn plan(
+    have: &[FirewallRule],
+    want: &[FirewallRule],
+) -> (Vec<usize>, Vec<(usize, FirewallRule)>) {
+    let same = have.iter().zip(want).take_while(|(a, b)| a == b).count();
+    let delete = (same..have.len()).rev().collect();
+    let create = want
+        .iter()
+        .enumerate()
+        .skip(same)
+        .map(|(i, r)| (i, r.clone()))
+        .collect();
+    (delete, create)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(port: &str) -> FirewallRule {
+        FirewallRule {
+            direction: Direction::In,
+            action: "ACCEPT".into(),
+            proto: Some("tcp".into()),
+            source: None,
+            dest: None,
+            port: Some(port.into()),
+            iface: None,
+            comment: None,
+        }
+    }
+
+    #[test]
+    fn firewall_rules_converge_without_recreating_what_is_in_place() {
+        let (d, c) = plan(&[rule("22"), rule("80")], &[rule("22"), rule("80")]);
+        assert!(d.is_empty() && c.is_empty());
+        let (d, c) = plan(&[rule("22"), rule("80")], &[rule("22"), rule("443")]);
+        assert_eq!(d, [1]);
+        assert_eq!(c, [(1, rule("443"))]);
+        let (d, c) = plan(&[rule("22"), rule("80"), rule("8080")], &[rule("22")]);
+        assert_eq!(d, [2, 1], "highest positions first");
+        assert!(c.is_empty());
+    }
+}

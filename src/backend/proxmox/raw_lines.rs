@@ -1,0 +1,166 @@
+//! Raw `lxc.*` lines in `/etc/pve/lxc/CTID.conf`: what the `security`, `idmap`, `lxc_options`
+//! and `gpu` settings need that `pct set` cannot say. Proxmox turns comments into the
+//! description, so the lines each setting wrote are recorded on the node, in
+//! `<owned dir>/CTID.<step>`: a line the configuration no longer asks for is removed only when
+//! Phoenix wrote it. A clone takes over its parent's records, so it drops what it does not ask for
+//! (upstream's clones kept their parent's GPUs).
+
+use super::pct::PctConfig;
+use super::ProxmoxBackend;
+use crate::backend::cgroup::CgroupVersion;
+use crate::backend::lxc::config_file::normalise_option;
+use crate::backend::{gpu, idmap, BackendError, Result, Setting};
+use crate::config::GuestId;
+use std::path::PathBuf;
+
+/// The settings that own raw lines, by step name.
+const OWNERS: [&str; 4] = ["security", "idmap", "lxc_options", "gpu"];
+
+impl ProxmoxBackend {
+    fn owned_path(&self, id: GuestId, step: &str) -> PathBuf {
+        self.owned_dir.join(format!("{id}.{step}"))
+    }
+
+    fn owned_lines(&self, id: GuestId, step: &str) -> Result<Vec<String>> {
+        Ok(self
+            .read_remote(&self.owned_path(id, step))?
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect())
+    }
+
+    /// Every wanted line is there, and no line Phoenix wrote earlier and no longer wants is.
+    pub(super) fn raw_lines_in_place(
+        &self,
+        id: GuestId,
+        s: &Setting,
+        c: &PctConfig,
+    ) -> Result<bool> {
+        if !OWNERS.contains(&s.name()) {
+            return Ok(true);
+        }
+        let want = wanted(s)?;
+        let stale = self
+            .owned_lines(id, s.name())?
+            .iter()
+            .any(|l| !want.contains(l) && c.raw.contains(l));
+        Ok(!stale && want.iter().all(|l| c.raw.contains(l)))
+    }
+
+    /// Rewrites the main section of the guest's config with the wanted lines instead of the ones
+    /// Phoenix owned, and records the new ones. Snapshot sections keep what they recorded.
+    pub(super) fn write_raw_lines(&self, id: GuestId, s: &Setting) -> Result<()> {
+        if !OWNERS.contains(&s.name()) {
+            return Ok(());
+        }
+        let want = wanted(s)?;
+        let owned = self.owned_lines(id, s.name())?;
+        let conf_path = self.conf_dir.join(format!("{id}.conf"));
+        let text = self
+            .read_remote(&conf_path)?
+            .ok_or_else(|| BackendError::Invalid(format!("{} is missing", conf_path.display())))?;
+        let out = rewritten(&text, &owned, &want);
+        if out != text {
+            self.runner.put_file(&conf_path, out.as_bytes(), 0o640)?;
+        }
+        self.mkdir_on_node(&self.owned_dir)?;
+        self.runner.put_file(
+            &self.owned_path(id, s.name()),
+            want.join("\n").as_bytes(),
+            0o644,
+        )?;
+        Ok(())
+    }
+
+    /// A clone's config carries its parent's raw lines: the clone now owns them too.
+    pub(super) fn take_over_raw_lines(&self, parent: GuestId, clone: GuestId) -> Result<()> {
+        for step in OWNERS {
+            if let Some(lines) = self.read_remote(&self.owned_path(parent, step))? {
+                self.mkdir_on_node(&self.owned_dir)?;
+                self.runner
+                    .put_file(&self.owned_path(clone, step), lines.as_bytes(), 0o644)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The raw lines a setting wants, in Proxmox syntax (`key: value`).
+fn wanted(s: &Setting) -> Result<Vec<String>> {
+    let pve = |line: String| match line.split_once(" = ") {
+        Some((k, v)) => format!("{k}: {v}"),
+        None => line,
+    };
+    Ok(match s {
+        Setting::Security {
+            apparmor_profile,
+            nesting,
+            ..
+        } => {
+            let mut v = Vec::new();
+            if apparmor_profile != "unconfined" || *nesting {
+                v.push(format!("lxc.apparmor.profile: {apparmor_profile}"));
+            }
+            if *nesting {
+                v.push("lxc.apparmor.allow_nesting: 1".to_string());
+                v.push("lxc.include: /usr/share/lxc/config/nesting.conf".to_string());
+            }
+            v
+        }
+        Setting::IdMaps {
+            unprivileged: true,
+            maps,
+        } if !maps.is_empty() => idmap::lines(maps)
+            .map_err(BackendError::Invalid)?
+            .into_iter()
+            .map(pve)
+            .collect(),
+        Setting::RawOptions(opts) => opts.iter().map(|o| pve(normalise_option(o))).collect(),
+        // Proxmox VE 7 and later are cgroup v2 only.
+        Setting::Gpus(g) => gpu::lines(g, CgroupVersion::V2)
+            .into_iter()
+            .filter(|l| !l.starts_with('#'))
+            .map(pve)
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// `text` with the main section's `owned` lines replaced by `want`.
+fn rewritten(text: &str, owned: &[String], want: &[String]) -> String {
+    let split = text.find("\n[").map(|i| i + 1).unwrap_or(text.len());
+    let (main, snapshots) = text.split_at(split);
+    let mut lines: Vec<&str> = main
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !owned.iter().any(|o| o == l) && !want.iter().any(|w| w == l))
+        .collect();
+    lines.extend(want.iter().map(String::as_str));
+    let mut out = lines.join("\n");
+    out.push('\n');
+    if !snapshots.is_empty() {
+        out.push('\n');
+        out.push_str(snapshots);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owned_lines_are_replaced_and_snapshots_kept() {
+        let text = "arch: amd64\nlxc.cap.drop: sys_time\nlxc.mount.entry: x\n\n[snap]\nlxc.cap.drop: sys_time\n";
+        let out = rewritten(
+            text,
+            &["lxc.cap.drop: sys_time".into()],
+            &["lxc.cap.drop: mknod".into()],
+        );
+        assert_eq!(
+            out,
+            "arch: amd64\nlxc.mount.entry: x\nlxc.cap.drop: mknod\n\n[snap]\nlxc.cap.drop: sys_time\n"
+        );
+    }
+}

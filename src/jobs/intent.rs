@@ -1,0 +1,48 @@
+//! What a step records before it acts, so that a redo after a crash knows what the interrupted
+//! attempt had started: the operation it issued, and whether it stopped a running guest.
+
+use serde::{Deserialize, Serialize};
+
+/// A step's intent, saved through the engine before the step's side effects.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    /// The step's operation (a create, clone or snapshot) was issued: a redo cleans up or adopts
+    /// what it left instead of repeating it blindly.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub issued: bool,
+    /// Whether the guest was running before the step stopped it: a redo starts it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub was_running: Option<bool>,
+}
+
+impl Intent {
+    pub fn encode(&self) -> Vec<u8> {
+        // Two plain fields: serializing them to JSON cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Reads a saved intent. Anything unreadable (an older Phoenix saved plain text such as
+    /// `create issued`) still says that an earlier attempt issued its operation.
+    pub fn decode(bytes: &[u8]) -> Intent {
+        serde_json::from_slice(bytes).unwrap_or(Intent {
+            issued: true,
+            was_running: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_reads_old_intents() {
+        let i = Intent {
+            issued: true,
+            was_running: Some(true),
+        };
+        assert_eq!(Intent::decode(&i.encode()), i);
+        assert_eq!(Intent::default().encode(), b"{}");
+        assert!(Intent::decode(b"snapshot final-form issued").issued);
+    }
+}

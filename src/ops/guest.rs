@@ -1,0 +1,136 @@
+//! Operations on the listed guests only (no cascade through dependencies; upstream's start and
+//! stop walked the whole chain): start, stop, restart, delete, and their live status.
+
+use super::connect::{self, Purpose};
+use super::{load, Options};
+use crate::backend::RunState;
+use crate::config::{GuestId, GuestRef};
+use crate::error::{Error, Result};
+use crate::session::Session;
+use crate::ui::out;
+pub use crate::ui::state::GuestStatus;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Op {
+    Start,
+    Stop,
+    Restart,
+}
+
+/// The session, once every id is known to be a container this backend manages.
+fn open(opts: &Options, ids: &[GuestId]) -> Result<Session> {
+    let fleet = load::checked(opts)?;
+    let session = connect::session(opts, fleet, Purpose::Guests)?;
+    for id in ids {
+        match session.fleet.guest(*id) {
+            Some(GuestRef::Ct(_)) => {}
+            Some(GuestRef::Vm(_)) => {
+                return Err(Error::usage(format!(
+                    "{id} is a VM; the {} backend cannot manage VMs yet",
+                    session.backend.kind()
+                )))
+            }
+            None => {
+                return Err(Error::usage(format!(
+                    "guest {id} is not defined in the configuration"
+                )))
+            }
+        }
+    }
+    Ok(session)
+}
+
+/// Starts, stops or restarts each guest; the ones that fail are reported together.
+pub fn lifecycle(opts: &Options, ids: &[GuestId], op: Op) -> Result<()> {
+    crate::logging::init(&opts.log_dir, opts.verbose);
+    let s = open(opts, ids)?;
+    let mut failed = Vec::new();
+    for id in ids {
+        let b = &s.backend;
+        let (result, done) = match op {
+            Op::Start => (b.start(*id), "running"),
+            Op::Stop => (b.stop(*id), "stopped"),
+            Op::Restart => (b.stop(*id).and_then(|()| b.start(*id)), "restarted"),
+        };
+        match result {
+            Ok(()) if !opts.quiet => out::err_line(&format!("{id}: {done}")),
+            Ok(()) => {}
+            Err(e) => failed.push(format!("{id}: {e}")),
+        }
+    }
+    match failed.is_empty() {
+        true => Ok(()),
+        false => Err(Error::Guests(failed)),
+    }
+}
+
+/// Destroys each guest and its snapshots and forgets its state (after `confirmed`).
+pub fn delete(opts: &Options, ids: &[GuestId], confirmed: impl Fn(&str) -> bool) -> Result<()> {
+    crate::logging::init(&opts.log_dir, opts.verbose);
+    let s = open(opts, ids)?;
+    let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+    let question = format!("destroy {} and its snapshots?", list.join(", "));
+    if !confirmed(&question) {
+        return Err(Error::usage(format!(
+            "{question} not confirmed (answer y at a terminal, or add --yes)"
+        )));
+    }
+    let store = connect::open_store(&opts.state_dir)?;
+    let mut failed = Vec::new();
+    for id in ids {
+        if let Err(e) = s.backend.destroy(*id) {
+            failed.push(format!("{id}: {e}"));
+            continue;
+        }
+        if let Err(e) = store.remove(&format!("lxc/{id}")) {
+            out::err_line(&format!(
+                "warning: {id}: destroyed, but its state could not be removed: {e}"
+            ));
+        }
+        if !opts.quiet {
+            out::err_line(&format!("{id}: destroyed"));
+        }
+    }
+    match failed.is_empty() {
+        true => Ok(()),
+        false => Err(Error::Guests(failed)),
+    }
+}
+
+/// The status of each guest; the ones the backend cannot answer for are reported after.
+pub fn status(opts: &Options, ids: &[GuestId]) -> Result<(Vec<GuestStatus>, Vec<String>)> {
+    let s = open(opts, ids)?;
+    let reader = state_machine::Reader::new(&opts.state_dir);
+    let mut found = Vec::new();
+    let mut failed = Vec::new();
+    for id in ids {
+        let state = match s.backend.state(*id) {
+            Ok(st) => st,
+            Err(e) => {
+                failed.push(format!("{id}: {e}"));
+                continue;
+            }
+        };
+        let rec = match reader.job(&format!("lxc/{id}")) {
+            Some(state_machine::ReadOutcome::Ok(v)) => Some(v.record),
+            _ => None,
+        };
+        found.push(GuestStatus {
+            id: id.to_string(),
+            name: s
+                .fleet
+                .guest(*id)
+                .map(|g| g.name().to_string())
+                .unwrap_or_default(),
+            exists: state.is_some(),
+            running: state.map(|st| st == RunState::Running),
+            recorded_state: rec.as_ref().map(|r| r.state.clone()),
+            recorded_status: rec.as_ref().map(|r| r.status.to_string()),
+            snapshots: match state {
+                Some(_) => s.backend.snapshots(*id).unwrap_or_default(),
+                None => Vec::new(),
+            },
+        });
+    }
+    Ok((found, failed))
+}

@@ -1,0 +1,147 @@
+//! `phoenix run` (and `LetsGo`, and `create`, which stops at `created`): the targets and
+//! everything they need, converged in parallel as the graph allows.
+
+use super::connect::{self, Purpose};
+use super::{load, Options};
+use crate::config::{GuestId, GuestRef};
+use crate::converge::{Event, Reporter, Summary};
+use crate::error::{Error, Result};
+use crate::exit::Status;
+use crate::jobs::Lifecycle;
+use crate::scheduler::{self, SharedReporter};
+use crate::session::Session;
+use crate::ui::out::{self, Format};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What to run, and how.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The targets (with everything they need); empty: the whole fleet.
+    pub ids: Vec<GuestId>,
+    /// Stop each guest after this state.
+    pub until: Option<Lifecycle>,
+    /// Print, in order, what would run; change nothing, record nothing.
+    pub dry_run: bool,
+    pub fail_fast: bool,
+    pub step_timeout: Duration,
+    /// Guests at once (`None`: [`scheduler::default_jobs`]).
+    pub jobs: Option<usize>,
+    pub clone_jobs: usize,
+}
+
+impl RunRequest {
+    /// The whole pipeline of `ids` with the defaults (`create` runs this up to `created`).
+    pub fn new(ids: Vec<GuestId>) -> RunRequest {
+        RunRequest {
+            ids,
+            until: None,
+            dry_run: false,
+            fail_fast: false,
+            step_timeout: Duration::from_secs(1800),
+            jobs: None,
+            clone_jobs: 1,
+        }
+    }
+}
+
+pub fn run(opts: &Options, req: &RunRequest) -> Result<(Summary, Status)> {
+    crate::logging::init(&opts.log_dir, opts.verbose);
+    let fleet = load::checked(opts)?;
+    let purpose = Purpose::Run {
+        dry_run: req.dry_run,
+        clone_jobs: req.clone_jobs,
+    };
+    let mut session = connect::session(opts, fleet, purpose)?;
+    let order = session
+        .graph
+        .order(&req.ids)
+        .map_err(|e| Error::usage(e.to_string()))?;
+    load::preflight(opts, &session.fleet, &order)?;
+    host_preflight(&session, &order)?;
+    if !req.dry_run {
+        session.store = Some(connect::open_store(&opts.state_dir)?);
+    }
+    // A dry run prints what it would do in order: one guest at a time.
+    let jobs = match req.dry_run {
+        true => 1,
+        false => req.jobs.unwrap_or_else(scheduler::default_jobs),
+    };
+    let reporter = reporter(opts);
+    observe_commands(&session, &reporter);
+    let sched = scheduler::Options {
+        until: req.until,
+        step_timeout: req.step_timeout,
+        fail_fast: req.fail_fast,
+        jobs,
+    };
+    let summary = scheduler::run(Arc::new(session), order, sched, reporter)?;
+    if opts.output == Format::Human && !opts.quiet {
+        out::err_line(crate::ui::summary::render(&summary, req.dry_run).trim_end());
+    }
+    let status = if summary.cancelled {
+        Status::Interrupted
+    } else if summary.ok() {
+        Status::Success
+    } else {
+        Status::GuestFailed
+    };
+    Ok((summary, status))
+}
+
+/// What the backend needs of this host for the containers of the run (bridges, storage), before
+/// anything changes. (A guest the backend cannot build at all is reported on its own.)
+fn host_preflight(session: &Session, order: &[GuestId]) -> Result<()> {
+    let mut problems: Vec<String> = order
+        .iter()
+        .filter_map(|id| match session.fleet.guest(*id) {
+            Some(GuestRef::Ct(ct)) => Some(ct),
+            _ => None,
+        })
+        .flat_map(|ct| {
+            let id = ct.base.id;
+            session
+                .backend
+                .preflight(ct)
+                .into_iter()
+                .map(move |p| format!("{id}: {p}"))
+        })
+        .collect();
+    problems.sort();
+    problems.dedup();
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(Error::Host(problems)),
+    }
+}
+
+fn reporter(opts: &Options) -> SharedReporter {
+    let reporter: Box<dyn Reporter> = match opts.output {
+        Format::Json => Box::new(crate::ui::json::JsonLines),
+        Format::Human => Box::new(crate::ui::human::Human::new(opts.verbose > 0, opts.quiet)),
+    };
+    SharedReporter(Arc::new(Mutex::new(reporter)))
+}
+
+/// Every command (and in a dry run, every one that would have run) becomes an event.
+fn observe_commands(session: &Session, reporter: &SharedReporter) {
+    let listener = reporter.clone();
+    session.runner.observe(Box::new(move |cmd, output| {
+        let mut r = listener.clone();
+        let id = crate::exec::current_guest();
+        r.event(&match output.skipped {
+            true => Event::WouldRun {
+                id,
+                cmd: cmd.display(),
+            },
+            false => Event::Command {
+                id,
+                cmd: cmd.display(),
+                code: output.code,
+                ms: output.duration.as_millis() as u64,
+                at_ms: state_machine::now_ms(),
+                mutating: cmd.mutating,
+            },
+        });
+    }));
+}

@@ -3,9 +3,10 @@
 # Installs the tools every Phoenix guest gets, and sets the locale to en_US.UTF-8.
 #
 # Runs inside the guest as root. Inputs (environment):
-#   PHOENIX_GUEST_ID, PHOENIX_GUEST_NAME, PHOENIX_FEATURE, PHOENIX_CONFIG (the guest's config as JSON)
+#   PHOENIX_FEATURE, PHOENIX_CONFIG (the config keys it reads, as JSON: none, see phoenix-reads)
 #   PHOENIX_MODE=apply (default) or check: check only reports whether everything is in place.
 # Idempotent: installs only what is missing; a second run changes nothing.
+# phoenix-reads:
 set -eu
 
 PACKAGES="curl wget vim htop jq git rsync s-tui gnupg locales"

@@ -4,6 +4,7 @@
 # (LXC) it uses the fuse-overlayfs storage driver. When the NVIDIA driver is present
 # (`nvidia-smi` works) it adds the NVIDIA container toolkit and makes `nvidia` the default
 # runtime. Idempotent: each part is skipped when already in place.
+# phoenix-reads:
 set -euo pipefail
 mode="${PHOENIX_MODE:-apply}"; [ "${1:-}" = "--check" ] && mode=check
 gpu=0; command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1 && gpu=1

@@ -2,6 +2,7 @@
 # Phoenix feature: ollama
 # Installs Ollama (the official release tarball) and runs it as a systemd service listening on
 # 0.0.0.0:11434; checks that its API answers.
+# phoenix-reads:
 set -euo pipefail
 mode="${PHOENIX_MODE:-apply}"; [ "${1:-}" = "--check" ] && mode=check
 unit=/etc/systemd/system/ollama.service

@@ -1,11 +1,13 @@
 #!/bin/bash
 # Phoenix feature: vllm
-# Installs vLLM into a virtual environment at /opt/vllm (version PHOENIX_VLLM_VERSION, default
-# 0.10.2). Needs a working GPU (the `nvidia` feature on this container or its template). The
+# Installs vLLM into a virtual environment at /opt/vllm (version `vllm_engine_config.vllm_version`,
+# default 0.10.2). Needs a working GPU (the `nvidia` feature on this container or its template). The
 # model server itself is the application script's job (it reads vllm_engine_config).
+# phoenix-reads: vllm_engine_config
 set -euo pipefail
 mode="${PHOENIX_MODE:-apply}"; [ "${1:-}" = "--check" ] && mode=check
-version="${PHOENIX_VLLM_VERSION:-0.10.2}"
+version=$(sed -n 's/.*"vllm_version": *"\([^"]*\)".*/\1/p' "${PHOENIX_CONFIG:-/dev/null}" 2>/dev/null | head -n 1)
+version="${version:-0.10.2}"
 venv=/opt/vllm
 installed() { [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import vllm, sys; sys.exit(0 if vllm.__version__ == sys.argv[1] else 1)' "$version" 2>/dev/null; }
 if [ "$mode" = check ]; then

@@ -214,6 +214,9 @@ pub struct PlanArgs {
     /// Plan the whole fleet
     #[arg(long)]
     pub all: bool,
+    /// Exit 0 when nothing would change, 2 when changes are pending, 1 on any error
+    #[arg(long)]
+    pub detailed_exitcode: bool,
 }
 
 #[derive(Debug, Args)]

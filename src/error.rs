@@ -26,6 +26,9 @@ pub enum Error {
     /// Operations on guests that failed, one line each (exit 1).
     #[error("{}", .0.join("\n"))]
     Guests(Vec<String>),
+    /// Any error of `plan --detailed-exitcode` (exit 1, as 2 means changes are pending there).
+    #[error(transparent)]
+    Planning(Box<Error>),
 }
 
 impl Error {
@@ -34,7 +37,7 @@ impl Error {
             Error::Store {
                 error: EngineError::Locked { .. },
             } => exit::LOCKED,
-            Error::Guests(_) => exit::GUEST_FAILED,
+            Error::Guests(_) | Error::Planning(_) => exit::GUEST_FAILED,
             _ => exit::USAGE,
         }
     }

@@ -8,6 +8,9 @@ pub const GUEST_FAILED: i32 = 1;
 pub const USAGE: i32 = 2;
 /// The state store is locked by another running Phoenix.
 pub const LOCKED: i32 = 3;
+/// `plan --detailed-exitcode`: changes are pending (the same number as usage errors, which that
+/// mode reports as 1, as `terraform plan` does).
+pub const CHANGES_PENDING: i32 = 2;
 /// Interrupted by SIGINT/SIGTERM; the next run resumes.
 pub const INTERRUPTED: i32 = 130;
 
@@ -19,6 +22,8 @@ pub enum Status {
     GuestFailed,
     /// Stopped by SIGINT/SIGTERM; the next run resumes.
     Interrupted,
+    /// `plan --detailed-exitcode`: a run would change something.
+    ChangesPending,
 }
 
 impl Status {
@@ -27,6 +32,7 @@ impl Status {
             Status::Success => OK,
             Status::GuestFailed => GUEST_FAILED,
             Status::Interrupted => INTERRUPTED,
+            Status::ChangesPending => CHANGES_PENDING,
         }
     }
 }

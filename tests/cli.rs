@@ -119,7 +119,7 @@ fn unknown_target_is_a_usage_error() {
 }
 
 #[test]
-fn plan_lists_guests_in_order_with_states() {
+fn plan_of_a_new_fleet_creates_each_guest_in_order() {
     let dir = tempfile::tempdir().unwrap();
     // The plan's preflight checks host files: give it a template and the features.
     let lxc =
@@ -132,37 +132,38 @@ fn plan_lists_guests_in_order_with_states() {
     );
     copy_dir(&common::repo().join("config"), dir.path());
     std::fs::write(dir.path().join("phoenix_lxc_configs.json"), lxc).unwrap();
+    let state = dir.path().join("state");
     let out = phoenix()
-        .args(["plan", "951", "--output", "json", "--config-dir"])
+        .args(["plan", "951", "--output", "json", "--detailed-exitcode"])
+        .args(["--backend", "lxc", "--lxc-path"])
+        .arg(dir.path().join("lxc"))
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--config-dir")
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "changes pending: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ids: Vec<&str> = v["guests"]
-        .as_array()
-        .unwrap()
+    let changes: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<&str> = changes
         .iter()
-        .map(|g| g["id"].as_str().unwrap())
+        .map(|c| c["guest"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["900", "901", "950", "951"]);
-    assert_eq!(
-        v["guests"][3]["states"],
-        serde_json::json!([
-            "defined",
-            "created",
-            "configured",
-            "running",
-            "customizing",
-            "completed"
-        ])
-    );
-    assert_eq!(v["guests"][0]["target"], false);
-    assert_eq!(v["guests"][3]["target"], true);
+    for c in &changes {
+        assert_eq!(c["action"], "create", "{c}");
+        assert_eq!(c["kind"], "lxc");
+        assert!(c["steps"].as_u64().unwrap() > 10, "{c}");
+    }
+    assert!(!state.join("lock").exists(), "plan takes no lock");
 }
 
 #[test]

@@ -36,6 +36,21 @@ fn the_upstream_feature_names_are_shipped() {
     }
 }
 
+/// Every shipped feature says what it reads (`# phoenix-reads:` in its header comment), so that
+/// it runs again only when that changes.
+#[test]
+fn every_shipped_feature_declares_its_reads() {
+    for s in shipped() {
+        let body = std::fs::read_to_string(&s).unwrap();
+        let header: Vec<&str> = body.lines().take_while(|l| l.starts_with('#')).collect();
+        assert!(
+            header.iter().any(|l| l.starts_with("# phoenix-reads:")),
+            "{} declares no `# phoenix-reads:` in its header",
+            s.display()
+        );
+    }
+}
+
 #[test]
 fn every_script_parses_and_passes_shellcheck() {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
@@ -58,6 +73,7 @@ fn every_script_parses_and_passes_shellcheck() {
                 .map(|e| e.path()),
         );
     }
+    scripts.push(lab::repo().join("src/jobs/guest/run_once.sh"));
     for s in &scripts {
         let out = Command::new("bash").arg("-n").arg(s).output().unwrap();
         assert!(

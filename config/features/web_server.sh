@@ -1,6 +1,7 @@
 #!/bin/sh
 # Example user feature (found in <config-dir>/features/): serves /srv/www on port 8080 with
 # busybox httpd, started now and at every boot. Offline; idempotent.
+# phoenix-reads: name
 set -eu
 mode="${PHOENIX_MODE:-apply}"
 [ "${1:-}" = "--check" ] && mode=check

@@ -3,6 +3,7 @@
 //! Proxmox). Every backend probes before it acts.
 
 pub mod cgroup;
+pub mod change;
 pub mod gpu;
 pub mod guest_env;
 pub mod idmap;
@@ -11,6 +12,8 @@ pub mod lxc;
 pub mod memory;
 pub mod owner;
 pub mod proxmox;
+
+pub use change::{Change, Live};
 
 use crate::config::lxc::{Container, IdMap, MountPoint, Volume};
 use crate::config::values::{IpConfig, Mac};
@@ -198,8 +201,15 @@ pub trait Hypervisor: Send + Sync {
     /// Removes whatever a create or clone interrupted midway left behind.
     fn discard_partial(&self, id: GuestId) -> Result<()>;
 
+    /// The guest as it is now, read once (`None`: it does not exist).
+    fn inspect(&self, id: GuestId) -> Result<Option<Live>>;
+    /// What differs between `setting` and the guest as read in `live` (empty: in effect).
+    fn diff(&self, live: &Live, setting: &Setting) -> Result<Vec<Change>>;
     /// Whether `setting` is already in effect.
-    fn probe(&self, id: GuestId, setting: &Setting) -> Result<bool>;
+    fn probe(&self, id: GuestId, setting: &Setting) -> Result<bool> {
+        let live = self.inspect(id)?.ok_or(BackendError::NotFound(id))?;
+        Ok(self.diff(&live, setting)?.is_empty())
+    }
     /// Makes `setting` so; removes what the configuration no longer asks for.
     fn apply(&self, id: GuestId, setting: &Setting) -> Result<Applied>;
 

@@ -17,28 +17,69 @@ pub fn attempt<K: JobKind>(
     engine_job: &mut Job<'_, K::State>,
     reporter: &mut dyn Reporter,
 ) -> Result<bool, StepError> {
-    let mut save = |intent: &Intent| {
-        engine_job
-            .save_intent(&intent.encode())
-            .map_err(|e| StepError::new(e.to_string(), ""))
+    let (changed, notes, was_running) = {
+        let mut save = |intent: &Intent| {
+            engine_job
+                .save_intent(&intent.encode())
+                .map_err(|e| StepError::new(e.to_string(), ""))
+        };
+        let intent = saved.map(Intent::decode).unwrap_or_default();
+        let mut at = Attempt::new(intent, &mut save);
+        let changed = probe_and_act(job, session, step, &mut at, reporter);
+        (
+            changed,
+            std::mem::take(&mut at.notes),
+            at.intent.was_running,
+        )
     };
-    let intent = saved.map(Intent::decode).unwrap_or_default();
-    let mut at = Attempt::new(intent, &mut save);
-    let changed = if (step.probe)(job.cx(), &at)? {
-        false
-    } else {
-        if step.needs_stopped && at.intent.was_running.is_none() {
-            let running = job.running()?;
-            at.save(|i| i.was_running = Some(running))?;
-        }
-        act(job, session, step, &mut at, reporter)?;
-        step.mutates
-    };
+    journal_notes(job, step, &notes, engine_job, reporter);
+    let changed = changed?;
     // A guest this step (or the attempt a crash interrupted) stopped runs again.
-    if at.intent.was_running == Some(true) && !job.running()? {
+    if was_running == Some(true) && !job.running()? {
         job.start()?;
     }
     Ok(changed)
+}
+
+/// The act, only when the probe says no; for a step that may stop the guest, its run state is
+/// recorded first.
+fn probe_and_act<K: JobKind>(
+    job: &K,
+    session: &Session,
+    step: &Step<K::State, K::Cx>,
+    at: &mut Attempt<'_>,
+    reporter: &mut dyn Reporter,
+) -> Result<bool, StepError> {
+    if (step.probe)(job.cx(), at)? {
+        return Ok(false);
+    }
+    if step.needs_stopped && at.intent.was_running.is_none() {
+        let running = job.running()?;
+        at.save(|i| i.was_running = Some(running))?;
+    }
+    act(job, session, step, at, reporter)?;
+    Ok(step.mutates)
+}
+
+/// The attempt's remarks, journaled and reported (a note that cannot be journaled is still
+/// reported: the step's own outcome matters more).
+fn journal_notes<K: JobKind>(
+    job: &K,
+    step: &Step<K::State, K::Cx>,
+    notes: &[String],
+    engine_job: &mut Job<'_, K::State>,
+    reporter: &mut dyn Reporter,
+) {
+    for message in notes {
+        if let Err(e) = engine_job.note(message) {
+            tracing::warn!(step = %step.name, error = %e, "note not journaled");
+        }
+        reporter.event(&Event::Note {
+            id: job.label().id.clone(),
+            step: step.name.clone(),
+            message: message.clone(),
+        });
+    }
 }
 
 /// The act, in a slot of the job's storage pool when the row asks for one.

@@ -168,6 +168,12 @@ pub enum Event {
         id: String,
         message: String,
     },
+    /// A step's remark, journaled too (e.g. it re-attached to a script an earlier run started).
+    Note {
+        id: String,
+        step: String,
+        message: String,
+    },
     GuestFinished {
         id: String,
         outcome: Outcome,

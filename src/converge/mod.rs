@@ -1,8 +1,8 @@
 //! Converging one job: its table of steps driven through the engine in four phases.
 //!
 //! 1. **prepare**: the table's warnings are reported and the engine spec is made (cut at `until`);
-//! 2. **drift**: what the live system no longer holds of the completed steps is forgotten, so it
-//!    runs again ([`JobKind::drift`]);
+//! 2. **drift**: the guest is inspected once and every done step's live check run on it; what no
+//!    longer holds is forgotten, so it runs again, and a guest that is gone is rebuilt ([`drift`]);
 //! 3. **back-off**: a step that failed in an earlier run is retried after a pause that grows with
 //!    its attempts;
 //! 4. **run steps**: each step, durably started, is probed and acted on when the probe says no
@@ -11,6 +11,7 @@
 //! A dry run has no store: [`dry_run`] probes and prints what would run instead.
 
 pub mod act;
+pub mod drift;
 pub mod dry_run;
 pub mod events;
 #[cfg(test)]
@@ -18,8 +19,9 @@ mod tests;
 
 pub use events::{Event, GuestSummary, Outcome, Reporter, Summary};
 
-use crate::jobs::{Drift, JobKind, Label, StepError};
+use crate::jobs::{JobKind, Label, StepError};
 use crate::session::Session;
+use drift::Found;
 use state_machine::{EngineError, Job, JobSpec, JobState, Status, Store};
 use std::time::{Duration, Instant};
 
@@ -37,7 +39,7 @@ pub fn converge<K: JobKind>(
         return Ok(dry_run::plan(job, session, &spec, reporter, started));
     };
     let mut summary = GuestSummary::new(label, Outcome::Unchanged);
-    if let Err(e) = drift(job, store, reporter) {
+    if let Err(e) = forget_drift(job, store, reporter) {
         return Ok(failed(summary, format!("drift probe: {e}"), started));
     }
     let mut engine_job = store.begin(&spec)?;
@@ -86,31 +88,40 @@ fn prepare<K: JobKind>(
 }
 
 /// Phase 2: forgets what drifted, journaling why.
-fn drift<K: JobKind>(job: &K, store: &Store, reporter: &mut dyn Reporter) -> Result<(), StepError> {
+fn forget_drift<K: JobKind>(
+    job: &K,
+    store: &Store,
+    reporter: &mut dyn Reporter,
+) -> Result<(), StepError> {
     let label = job.label();
     let engine = |e: EngineError| StepError::new(e.to_string(), "");
     let Some(record) = store.job(&label.job_id).map_err(engine)? else {
         return Ok(());
     };
-    for d in job.drift(&record)? {
-        let what = match &d {
-            Drift::Gone(what) | Drift::Redo { what, .. } => what.clone(),
-        };
+    let mut report = |what: String| {
         reporter.event(&Event::Drift {
             id: label.id.clone(),
             what: what.clone(),
         });
-        let reason = format!("drift: {what}");
-        match d {
-            Drift::Gone(_) => store
-                .reset::<K::State>(std::slice::from_ref(&label.job_id), None, &reason)
-                .map(|_| ()),
-            Drift::Redo { steps, .. } => {
-                let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
-                store.forget(&label.job_id, &steps, &reason).map(|_| ())
+        format!("drift: {what}")
+    };
+    match drift::find(job, Some(&record), false)? {
+        Found::New => {}
+        Found::Gone => {
+            let reason = report("guest is missing: rebuilding".into());
+            let ids = std::slice::from_ref(&label.job_id);
+            store
+                .reset::<K::State>(ids, None, &reason)
+                .map_err(engine)?;
+        }
+        Found::Steps(steps) => {
+            for f in steps {
+                let reason = report(format!("{}: {}", f.step, drift::describe(&f.changes)));
+                store
+                    .forget(&label.job_id, &[&f.step], &reason)
+                    .map_err(engine)?;
             }
         }
-        .map_err(engine)?;
     }
     Ok(())
 }

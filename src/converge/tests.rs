@@ -26,7 +26,7 @@ const STEPS: [&str; 12] = [
 
 fn one_guest() -> Rig {
     let rig = Rig::new();
-    rig.feature("hello", "echo hello");
+    rig.feature("hello", "# phoenix-reads: name\necho hello");
     let mut c = ct("api", 50);
     c["features"] = json!(["hello"]);
     rig.fleet(&[(950, c)], &[]);
@@ -89,6 +89,43 @@ fn a_changed_setting_runs_only_its_step_and_what_chains_it() {
     );
 }
 
+/// A script runs again when what it reads changes, and only then; one that declares nothing
+/// reads the whole config.
+#[test]
+fn a_script_follows_the_keys_it_reads() {
+    let rig = one_guest();
+    rig.feature("whole", "echo reads everything");
+    let fleet = |name: &str, memory: u64| {
+        let mut c = ct(name, 50);
+        c["features"] = json!(["hello", "whole"]);
+        c["memory_mb"] = json!(memory);
+        rig.fleet(&[(950, c)], &[]);
+    };
+    fleet("api", 2048);
+    rig.converge(950);
+    fleet("api", 1024);
+    let (_, events) = rig.converge(950);
+    assert_eq!(
+        events.started(),
+        [
+            "950 resources",
+            "950 feature:whole",
+            "950 snapshot:final-form"
+        ]
+    );
+    fleet("web", 1024);
+    let (_, events) = rig.converge(950);
+    assert_eq!(
+        events.started(),
+        [
+            "950 hostname",
+            "950 feature:hello",
+            "950 feature:whole",
+            "950 snapshot:final-form"
+        ]
+    );
+}
+
 #[test]
 fn drift_a_stopped_container_is_started_and_a_missing_one_rebuilt() {
     let rig = one_guest();
@@ -98,7 +135,7 @@ fn drift_a_stopped_container_is_started_and_a_missing_one_rebuilt() {
     assert_eq!(s.outcome, Outcome::Converged);
     assert_eq!(events.started(), ["950 start"]);
     assert!(events.all().iter().any(
-        |e| matches!(e, Event::Drift { what, .. } if what == "container is stopped: starting")
+        |e| matches!(e, Event::Drift { what, .. } if what == "start: state stopped → running")
     ));
 
     rig.backend.guests.lock().unwrap().remove(&GuestId(950));
@@ -106,6 +143,22 @@ fn drift_a_stopped_container_is_started_and_a_missing_one_rebuilt() {
     assert_eq!(s.outcome, Outcome::Converged);
     assert_eq!(events.started().len(), STEPS.len() + 1, "every step again");
     assert!(rig.backend.guest(GuestId(950)).unwrap().running);
+}
+
+#[test]
+fn drift_a_changed_setting_and_a_deleted_snapshot_run_only_their_steps() {
+    let rig = one_guest();
+    rig.converge(950);
+    rig.backend.tamper(GuestId(950), |g| {
+        g.settings.remove("mounts");
+        g.snapshots.clear();
+    });
+    let (s, events) = rig.converge(950);
+    assert_eq!(s.outcome, Outcome::Converged);
+    assert_eq!(events.started(), ["950 mounts", "950 snapshot:final-form"]);
+    let (s, events) = rig.converge(950);
+    assert_eq!(s.outcome, Outcome::Unchanged);
+    assert!(events.started().is_empty());
 }
 
 #[test]
@@ -168,6 +221,7 @@ fn a_guest_stopped_by_an_interrupted_step_runs_again() {
         let intent = Intent {
             issued: true,
             was_running: Some(true),
+            token: None,
         };
         engine.save_intent(&intent.encode()).unwrap();
         // ...and the process dies here, with the guest stopped for the snapshot.

@@ -1,5 +1,6 @@
 //! What a step records before it acts, so that a redo after a crash knows what the interrupted
-//! attempt had started: the operation it issued, and whether it stopped a running guest.
+//! attempt had started: the operation it issued, whether it stopped a running guest, and the
+//! guest script instance it started.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,10 @@ pub struct Intent {
     /// Whether the guest was running before the step stopped it: a redo starts it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub was_running: Option<bool>,
+    /// The token of the guest script instance this step started and has not seen finish: a redo
+    /// re-attaches to it, or takes its result, instead of starting a second one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 impl Intent {
@@ -26,7 +31,7 @@ impl Intent {
     pub fn decode(bytes: &[u8]) -> Intent {
         serde_json::from_slice(bytes).unwrap_or(Intent {
             issued: true,
-            was_running: None,
+            ..Intent::default()
         })
     }
 }
@@ -40,6 +45,7 @@ mod tests {
         let i = Intent {
             issued: true,
             was_running: Some(true),
+            token: Some("1733-950-feature:docker".into()),
         };
         assert_eq!(Intent::decode(&i.encode()), i);
         assert_eq!(Intent::default().encode(), b"{}");

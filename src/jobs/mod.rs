@@ -12,11 +12,11 @@ pub mod vm;
 
 pub use intent::Intent;
 pub use lifecycle::Lifecycle;
-pub use step::{Attempt, Row, Step, StepError, Table};
+pub use step::{Attempt, Row, Step, StepCx, StepError, Table};
 
 use crate::config::{GuestId, GuestRef};
 use crate::session::Session;
-use state_machine::{JobRecord, JobState};
+use state_machine::JobState;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,8 +24,8 @@ use std::time::Duration;
 pub trait JobKind: Send + Sync {
     /// The states its jobs pass through.
     type State: JobState;
-    /// What its steps' probes and acts receive.
-    type Cx: Send + Sync;
+    /// What its steps' probes, acts and live checks receive.
+    type Cx: StepCx;
 
     /// How it is named: job id, guest id and name.
     fn label(&self) -> &Label;
@@ -34,8 +34,13 @@ pub trait JobKind: Send + Sync {
     fn table(&self) -> &Table<Self::State, Self::Cx>;
     /// The storage pool whose slots its `pool_slot` steps take.
     fn pool(&self) -> &str;
-    /// What no longer holds of what its completed steps made (drift), from the live system.
-    fn drift(&self, record: &JobRecord) -> Result<Vec<Drift>, StepError>;
+    /// The guest as it is now, read once for every step's live check (`None`: it is gone).
+    /// `stopped_by_step`: an interrupted step stopped it and its redo starts it again, so being
+    /// stopped is no drift.
+    fn inspect(
+        &self,
+        stopped_by_step: bool,
+    ) -> Result<Option<<Self::Cx as StepCx>::Seen>, StepError>;
     /// Whether the guest runs now: a `needs_stopped` step records it before acting.
     fn running(&self) -> Result<bool, StepError>;
     /// Starts the guest again after a `needs_stopped` step stopped it.
@@ -58,15 +63,6 @@ impl Label {
             name: name.to_string(),
         }
     }
-}
-
-/// What a drift probe found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Drift {
-    /// Gone altogether: every step runs again.
-    Gone(String),
-    /// These completed steps no longer hold and run again.
-    Redo { steps: Vec<String>, what: String },
 }
 
 /// Why a job cannot be built here, found before anything starts.

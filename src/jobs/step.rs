@@ -1,10 +1,22 @@
 //! One row of a job's step table: the state it completes, a digest of its inputs, what it needs
 //! (a storage-pool slot, the guest stopped), and its probe ("is it already so?") and act ("make it
-//! so") as functions a reader reaches in one hop.
+//! so") as functions a reader reaches in one hop, and the live check that finds drift once the
+//! step is done.
 
 use super::intent::Intent;
-use crate::backend::BackendError;
+use crate::backend::{BackendError, Change};
 use serde::Serialize;
+
+/// What a kind's steps receive, and what their live checks read.
+pub trait StepCx: Send + Sync {
+    /// The guest as found: read once per run (one config read, one snapshot listing), and
+    /// compared with every done step.
+    type Seen: Send + Sync;
+}
+
+/// Does what the step made still hold? What differs, from the guest as found (empty: it holds).
+pub type LiveCheck<C> =
+    Box<dyn Fn(&C, &<C as StepCx>::Seen) -> Result<Vec<Change>, StepError> + Send + Sync>;
 
 /// Is it already so?
 pub type Probe<C> = Box<dyn Fn(&C, &Attempt<'_>) -> Result<bool, StepError> + Send + Sync>;
@@ -12,7 +24,7 @@ pub type Probe<C> = Box<dyn Fn(&C, &Attempt<'_>) -> Result<bool, StepError> + Se
 pub type Act<C> = Box<dyn Fn(&C, &mut Attempt<'_>) -> Result<(), StepError> + Send + Sync>;
 
 /// A step of a job whose states are `S` and whose probes and acts receive a `C`.
-pub struct Step<S, C> {
+pub struct Step<S, C: StepCx> {
     /// Unique in its job; what `state show` and the journal name it.
     pub name: String,
     /// The state the step completes.
@@ -28,6 +40,20 @@ pub struct Step<S, C> {
     pub needs_stopped: bool,
     pub probe: Probe<C>,
     pub act: Act<C>,
+    /// How drift of the done step is found; steps without one (scripts, checks) are not re-run
+    /// for drift.
+    pub live: Option<LiveCheck<C>>,
+}
+
+impl<S, C: StepCx> Step<S, C> {
+    /// Gives the step a live check.
+    pub fn live(
+        mut self,
+        check: impl Fn(&C, &C::Seen) -> Result<Vec<Change>, StepError> + Send + Sync + 'static,
+    ) -> Self {
+        self.live = Some(Box::new(check));
+        self
+    }
 }
 
 /// A step before its probe and act are named: `Row::new(...).pool_slot().probe_act(p, a)`.
@@ -78,8 +104,20 @@ impl<S> Row<S> {
         self
     }
 
+    /// A step whose inputs are named parts (a script's body, environment, each config key it
+    /// reads): the digest keeps each part's own digest, so a plan can say which one changed.
+    pub fn with_parts(name: impl Into<String>, state: S, parts: &[(String, String)]) -> Row<S> {
+        let mut row = Row::new(name, state, &parts);
+        let each: Vec<String> = parts
+            .iter()
+            .map(|(k, v)| format!("{k}={}", &crate::digest::of(v)[..12]))
+            .collect();
+        row.digest = format!("{};{}", row.digest, each.join(","));
+        row
+    }
+
     /// The finished step, with its probe and its act.
-    pub fn probe_act<C>(
+    pub fn probe_act<C: StepCx>(
         self,
         probe: impl Fn(&C, &Attempt<'_>) -> Result<bool, StepError> + Send + Sync + 'static,
         act: impl Fn(&C, &mut Attempt<'_>) -> Result<(), StepError> + Send + Sync + 'static,
@@ -93,17 +131,39 @@ impl<S> Row<S> {
             needs_stopped: self.needs_stopped,
             probe: Box::new(probe),
             act: Box::new(act),
+            live: None,
         }
     }
 }
 
+/// The parts whose digests differ between two digests made by [`Row::with_parts`] (every part
+/// of `new` when `old` has none).
+pub fn changed_parts(old: &str, new: &str) -> Vec<String> {
+    let parts = |d: &str| -> Vec<(String, String)> {
+        d.split_once(';')
+            .map(|(_, p)| {
+                p.split(',')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let old = parts(old);
+    parts(new)
+        .into_iter()
+        .filter(|p| !old.contains(p))
+        .map(|(k, _)| k)
+        .collect()
+}
+
 /// A job's steps in order, and what the backend cannot do of what the configuration asks.
-pub struct Table<S, C> {
+pub struct Table<S, C: StepCx> {
     pub steps: Vec<Step<S, C>>,
     pub warnings: Vec<String>,
 }
 
-impl<S, C> Default for Table<S, C> {
+impl<S, C: StepCx> Default for Table<S, C> {
     fn default() -> Self {
         Table {
             steps: Vec::new(),
@@ -112,7 +172,7 @@ impl<S, C> Default for Table<S, C> {
     }
 }
 
-impl<S, C> Table<S, C> {
+impl<S, C: StepCx> Table<S, C> {
     pub fn push(&mut self, step: Step<S, C>) {
         self.steps.push(step);
     }
@@ -136,12 +196,23 @@ impl<S, C> Table<S, C> {
 pub struct Attempt<'a> {
     /// What an interrupted or failed earlier attempt saved (the default when none did).
     pub intent: Intent,
+    /// Remarks for the job's journal and the run's output (e.g. that a script in the guest was
+    /// re-attached to).
+    pub notes: Vec<String>,
     save: &'a mut dyn FnMut(&Intent) -> Result<(), StepError>,
 }
 
 impl<'a> Attempt<'a> {
     pub fn new(intent: Intent, save: &'a mut dyn FnMut(&Intent) -> Result<(), StepError>) -> Self {
-        Attempt { intent, save }
+        Attempt {
+            intent,
+            notes: Vec::new(),
+            save,
+        }
+    }
+
+    pub fn note(&mut self, note: impl Into<String>) {
+        self.notes.push(note.into());
     }
 
     /// Changes the intent and saves it durably before the caller goes on.

@@ -159,6 +159,9 @@ impl Reporter for Human {
             } => self.on_command(id.as_deref(), cmd, *code, *ms),
             Event::Cancelling { message } => self.line(message.clone()),
             Event::Drift { id, what } => self.line(format!("{}: drift: {what}", self.label(id))),
+            Event::Note { id, step, message } => {
+                self.line(format!("{}: {step}: {message}", self.label(id)))
+            }
             Event::Warning { id, message } => {
                 self.line(format!("warning: {}: {message}", self.label(id)))
             }

@@ -53,6 +53,14 @@ pub fn json<T: Serialize>(value: &T) {
     }
 }
 
+/// Prints a value as one line of JSON on stdout (a stream of objects, one per line).
+pub fn json_line<T: Serialize>(value: &T) {
+    match serde_json::to_string(value) {
+        Ok(s) => line(&s),
+        Err(e) => err_line(&format!("error: cannot encode output as JSON: {e}")),
+    }
+}
+
 /// Whether to colour text written to stderr.
 pub fn color_stderr() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()

@@ -61,6 +61,7 @@ pub fn describe(kind: &EventKind) -> String {
         EventKind::ConfigChanged { step, reason } => format!("{step}: {reason}"),
         EventKind::Reset { to, reason } => format!("to {to}: {reason}"),
         EventKind::IntentSaved { step } => step.clone(),
+        EventKind::Note { step, message } => format!("{step}: {message}"),
     }
 }
 
@@ -200,6 +201,13 @@ pub fn detail(r: &JobRecord, journal: &[Event], history: bool) -> String {
         &["STEP", "STATE", "DURATION", "ATTEMPTS", "FINISHED"],
         &rows,
     ));
+    let notes = notes(journal);
+    if !notes.is_empty() {
+        let _ = writeln!(s, "\nnotes (latest last):");
+        for n in notes {
+            let _ = writeln!(s, "  {n}");
+        }
+    }
     if history {
         let _ = writeln!(s, "\nhistory:");
         if r.journal_summary.compacted > 0 {
@@ -227,6 +235,22 @@ pub fn detail(r: &JobRecord, journal: &[Event], history: bool) -> String {
         ));
     }
     s
+}
+
+/// The steps' remarks (re-attached to a script an earlier run started) and the drift runs found,
+/// the last ten.
+fn notes(journal: &[Event]) -> Vec<String> {
+    let notes: Vec<String> = journal
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Note { step, message } => Some(format!("{} {step}: {message}", ago(e.at))),
+            EventKind::ConfigChanged { step, reason } if reason.starts_with("drift:") => {
+                Some(format!("{} {step}: {reason}", ago(e.at)))
+            }
+            _ => None,
+        })
+        .collect();
+    notes[notes.len().saturating_sub(10)..].to_vec()
 }
 
 /// Reads the store (no lock needed) and says who is writing, if anyone.

@@ -38,6 +38,11 @@ pub enum EventKind {
     IntentSaved {
         step: String,
     },
+    /// A remark of the running step (e.g. that it re-attached to work an earlier run started).
+    Note {
+        step: String,
+        message: String,
+    },
 }
 
 impl EventKind {
@@ -53,6 +58,7 @@ impl EventKind {
             EventKind::ConfigChanged { .. } => "config_changed",
             EventKind::Reset { .. } => "reset",
             EventKind::IntentSaved { .. } => "intent_saved",
+            EventKind::Note { .. } => "note",
         }
     }
 }

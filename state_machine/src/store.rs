@@ -662,6 +662,22 @@ impl<S: JobState> Job<'_, S> {
         self.store.commit(&mut self.rec, vec![ev])
     }
 
+    /// Journals a remark of the running step.
+    pub fn note(&mut self, message: &str) -> Result<(), EngineError> {
+        let Some((index, _)) = self.current else {
+            return Err(EngineError::Invalid {
+                job: self.rec.id.clone(),
+                message: "note outside a step".into(),
+            });
+        };
+        let kind = EventKind::Note {
+            step: self.spec.steps[index].name.clone(),
+            message: message.to_string(),
+        };
+        let ev = self.store.event(&mut self.rec, kind);
+        self.store.commit(&mut self.rec, vec![ev])
+    }
+
     fn success_events(&mut self, events: &mut Vec<Event>) -> Result<usize, EngineError> {
         let Some((index, started_at)) = self.current.take() else {
             return Err(EngineError::Invalid {

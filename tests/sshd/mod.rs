@@ -118,11 +118,25 @@ impl Sshd {
             .count()
     }
 
-    /// Kills the per-connection server processes (dropping every session); the listener stays.
+    /// Cuts every connection: kills the server's per-connection processes (the privileged
+    /// monitor and the session process under it, which holds the socket; killing only the monitor
+    /// leaves open channels running). The listener stays; commands the sessions started are left
+    /// to fare as they would on a real cut.
     pub fn drop_sessions(&self) {
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-P", &self.child.id().to_string()])
-            .status();
+        let sshd = |pid: u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim_end().starts_with("sshd"))
+        };
+        let monitors = children(self.child.id());
+        let mut doomed: Vec<u32> = monitors.iter().copied().filter(|p| sshd(*p)).collect();
+        for m in &monitors {
+            doomed.extend(children(*m).into_iter().filter(|p| sshd(*p)));
+        }
+        for pid in doomed {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 
@@ -148,4 +162,21 @@ impl Drop for Sshd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The pids whose parent is `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            // The parent is the 4th field of stat, after the parenthesised command name.
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|st| {
+                st.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(pid)
+            })
+        })
+        .collect()
 }

@@ -18,7 +18,9 @@ mod settings;
 mod snapshots;
 
 use super::cgroup::CgroupVersion;
-use super::{Applied, BackendError, Capabilities, Hypervisor, Result, RunState, Setting};
+use super::{
+    Applied, BackendError, Capabilities, Change, Hypervisor, Live, Result, RunState, Setting,
+};
 use crate::config::lxc::Container;
 use crate::config::GuestId;
 use crate::exec::{Cmd, Output, Runner};
@@ -157,8 +159,20 @@ impl Hypervisor for LxcBackend {
         self.discard_partial_container(id)
     }
 
-    fn probe(&self, id: GuestId, s: &Setting) -> Result<bool> {
-        self.setting_in_place(id, s)
+    fn inspect(&self, id: GuestId) -> Result<Option<Live>> {
+        match self.read_config(id) {
+            Ok(config) => Ok(Some(Live {
+                id,
+                config,
+                template: false,
+            })),
+            Err(BackendError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn diff(&self, live: &Live, s: &Setting) -> Result<Vec<Change>> {
+        self.setting_diff(live, s)
     }
 
     fn apply(&self, id: GuestId, s: &Setting) -> Result<Applied> {

@@ -14,47 +14,93 @@
 use super::config_file::{section, values, with_key, with_section};
 use super::sections::resolv_conf;
 use super::LxcBackend;
+use crate::backend::change::{self, Change, Live};
 use crate::backend::{owner, Applied, BackendError, Hypervisor, Result, RunState, Setting};
 use crate::config::GuestId;
 use crate::exec::Cmd;
 use std::os::unix::fs::MetadataExt;
 
 impl LxcBackend {
-    pub(super) fn setting_in_place(&self, id: GuestId, s: &Setting) -> Result<bool> {
-        let config = self.read_config(id)?;
-        let section_ok =
-            section(&config, s.name()).unwrap_or_default() == self.section_lines(id, s)?;
-        Ok(section_ok && self.outside_in_place(id, &config, s)?)
+    /// What differs of `s` in the container as read in `live`: its section, and what it needs
+    /// outside the config file.
+    pub(super) fn setting_diff(&self, live: &Live, s: &Setting) -> Result<Vec<Change>> {
+        let have = section(&live.config, s.name()).unwrap_or_default();
+        let mut out = change::lines(&have, &self.section_lines(live.id, s)?, '=');
+        out.extend(self.outside_diff(live.id, &live.config, s)?);
+        Ok(out)
     }
 
     /// What the setting needs outside its section.
-    fn outside_in_place(&self, id: GuestId, config: &str, s: &Setting) -> Result<bool> {
-        Ok(match s {
+    fn outside_diff(&self, id: GuestId, config: &str, s: &Setting) -> Result<Vec<Change>> {
+        let mut out = Vec::new();
+        match s {
             Setting::Hostname(name) => {
+                let uts = values(config, "lxc.uts.name");
+                if uts != [name.clone()] {
+                    out.push(Change::new(
+                        "lxc.uts.name",
+                        uts.first().cloned(),
+                        Some(name.clone()),
+                    ));
+                }
                 let file = self.read_guest_file(id, "/etc/hostname")?;
-                values(config, "lxc.uts.name") == [name.clone()]
-                    && file.as_deref().map(str::trim) == Some(name.as_str())
+                let file = file.as_deref().map(str::trim);
+                if file != Some(name.as_str()) {
+                    out.push(Change::new(
+                        "/etc/hostname",
+                        file.map(String::from),
+                        Some(name.clone()),
+                    ));
+                }
             }
             Setting::Network { nameservers, .. } if !nameservers.is_empty() => {
-                self.read_guest_file(id, "/etc/resolv.conf")?
-                    .unwrap_or_default()
-                    == resolv_conf(nameservers)
+                let want = resolv_conf(nameservers);
+                let have = self.read_guest_file(id, "/etc/resolv.conf")?;
+                if have.as_deref() != Some(want.as_str()) {
+                    let one_line = |t: &str| t.trim().replace('\n', "; ");
+                    out.push(Change::new(
+                        "/etc/resolv.conf",
+                        have.as_deref().map(one_line),
+                        Some(one_line(&want)),
+                    ));
+                }
             }
             Setting::Mounts {
                 binds,
                 volumes,
                 unprivileged,
             } => {
-                let volumes_ok = volumes.iter().all(|v| self.volume_dir(id, v).is_dir());
-                let owners_ok = binds.iter().all(|b| {
-                    std::fs::metadata(&b.host_path).is_ok_and(|m| {
-                        owner::matches(b, *unprivileged, &format!("{}:{}", m.uid(), m.gid()))
-                    })
-                });
-                volumes_ok && owners_ok
+                for v in volumes {
+                    let dir = self.volume_dir(id, v);
+                    if !dir.is_dir() {
+                        out.push(Change::missing(
+                            "volume directory",
+                            dir.display().to_string(),
+                        ));
+                    }
+                }
+                for b in binds {
+                    let Some(want) = owner::chown_spec(b, *unprivileged) else {
+                        continue;
+                    };
+                    let have = std::fs::metadata(&b.host_path)
+                        .ok()
+                        .map(|m| format!("{}:{}", m.uid(), m.gid()));
+                    if !have
+                        .as_deref()
+                        .is_some_and(|h| owner::matches(b, *unprivileged, h))
+                    {
+                        out.push(Change::new(
+                            format!("owner of {}", b.host_path),
+                            have,
+                            Some(want),
+                        ));
+                    }
+                }
             }
-            _ => true,
-        })
+            _ => {}
+        }
+        Ok(out)
     }
 
     pub(super) fn apply_setting(&self, id: GuestId, s: &Setting) -> Result<Applied> {

@@ -2,7 +2,7 @@
 //! deleting and recreating the rules already in place at the top.
 
 use super::ProxmoxBackend;
-use crate::backend::{BackendError, Result};
+use crate::backend::{BackendError, Change, Result};
 use crate::config::common::{Direction, FirewallRule};
 use crate::config::GuestId;
 use crate::exec::Cmd;
@@ -31,14 +31,23 @@ impl ProxmoxBackend {
         Ok(rules.into_iter().map(|(_, r)| r).collect())
     }
 
-    pub(super) fn firewall_in_place(
+    pub(super) fn firewall_diff(
         &self,
         id: GuestId,
         enabled: bool,
         rules: &[FirewallRule],
-    ) -> Result<bool> {
+    ) -> Result<Vec<Change>> {
         let want: &[FirewallRule] = if enabled { rules } else { &[] };
-        Ok(self.firewall_rules(id)? == want)
+        let have = self.firewall_rules(id)?;
+        if have == want {
+            return Ok(Vec::new());
+        }
+        let show = |r: &[FirewallRule]| format!("{} rule(s)", r.len());
+        Ok(vec![Change::new(
+            "firewall rules",
+            Some(show(&have)),
+            Some(show(want)),
+        )])
     }
 
     pub(super) fn converge_firewall(

@@ -18,7 +18,9 @@ mod rootfs;
 mod settings;
 mod snapshots;
 
-use super::{Applied, BackendError, Capabilities, Hypervisor, Result, RunState, Setting};
+use super::{
+    Applied, BackendError, Capabilities, Change, Hypervisor, Live, Result, RunState, Setting,
+};
 use crate::config::lxc::Container;
 use crate::config::GuestId;
 use crate::exec::{Cmd, Output, Runner};
@@ -81,19 +83,8 @@ impl ProxmoxBackend {
     }
 
     fn config(&self, id: GuestId) -> Result<PctConfig> {
-        let out = self
-            .runner
-            .output(&Cmd::probe(self.pct(["config".into(), id.to_string()])))?;
-        if !out.success() {
-            if self.state(id)?.is_none() {
-                return Err(BackendError::NotFound(id));
-            }
-            return Err(BackendError::Invalid(format!(
-                "pct config {id}: {}",
-                out.tail(5)
-            )));
-        }
-        Ok(PctConfig::parse(&out.stdout_str()))
+        let live = self.inspect(id)?.ok_or(BackendError::NotFound(id))?;
+        Ok(PctConfig::parse(&live.config))
     }
 
     /// The node's name in API paths.
@@ -211,8 +202,30 @@ impl Hypervisor for ProxmoxBackend {
         Ok(())
     }
 
-    fn probe(&self, id: GuestId, s: &Setting) -> Result<bool> {
-        self.setting_in_place(id, s)
+    fn inspect(&self, id: GuestId) -> Result<Option<Live>> {
+        let out = self
+            .runner
+            .output(&Cmd::probe(self.pct(["config".into(), id.to_string()])))?;
+        if !out.success() {
+            return match self.state(id)? {
+                None => Ok(None),
+                Some(_) => Err(BackendError::Invalid(format!(
+                    "pct config {id}: {}",
+                    out.tail(5)
+                ))),
+            };
+        }
+        let config = out.stdout_str();
+        let template = PctConfig::parse(&config).get("template") == Some("1");
+        Ok(Some(Live {
+            id,
+            config,
+            template,
+        }))
+    }
+
+    fn diff(&self, live: &Live, s: &Setting) -> Result<Vec<Change>> {
+        self.setting_diff(live, s)
     }
 
     fn apply(&self, id: GuestId, s: &Setting) -> Result<Applied> {

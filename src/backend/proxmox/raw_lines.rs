@@ -9,7 +9,7 @@ use super::pct::PctConfig;
 use super::ProxmoxBackend;
 use crate::backend::cgroup::CgroupVersion;
 use crate::backend::lxc::config_file::normalise_option;
-use crate::backend::{gpu, idmap, BackendError, Result, Setting};
+use crate::backend::{gpu, idmap, BackendError, Change, Result, Setting};
 use crate::config::GuestId;
 use std::path::PathBuf;
 
@@ -30,22 +30,36 @@ impl ProxmoxBackend {
             .collect())
     }
 
-    /// Every wanted line is there, and no line Phoenix wrote earlier and no longer wants is.
-    pub(super) fn raw_lines_in_place(
+    /// Wanted lines that are missing, and lines Phoenix wrote earlier that are no longer wanted.
+    pub(super) fn raw_lines_diff(
         &self,
         id: GuestId,
         s: &Setting,
         c: &PctConfig,
-    ) -> Result<bool> {
+    ) -> Result<Vec<Change>> {
         if !OWNERS.contains(&s.name()) {
-            return Ok(true);
+            return Ok(Vec::new());
         }
         let want = wanted(s)?;
         let stale = self
             .owned_lines(id, s.name())?
-            .iter()
-            .any(|l| !want.contains(l) && c.raw.contains(l));
-        Ok(!stale && want.iter().all(|l| c.raw.contains(l)))
+            .into_iter()
+            .filter(|l| !want.contains(l) && c.raw.contains(l));
+        let missing = want.iter().filter(|l| !c.raw.contains(l)).cloned();
+        let key_value = |l: &String| match l.split_once(':') {
+            Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
+            None => (l.clone(), String::new()),
+        };
+        Ok(missing
+            .map(|l| {
+                let (k, v) = key_value(&l);
+                Change::missing(k, v)
+            })
+            .chain(stale.map(|l| {
+                let (k, v) = key_value(&l);
+                Change::new(k, Some(v), None)
+            }))
+            .collect())
     }
 
     /// Rewrites the main section of the guest's config with the wanted lines instead of the ones

@@ -3,7 +3,7 @@
 
 use super::pct::PctConfig;
 use super::ProxmoxBackend;
-use crate::backend::{BackendError, Hypervisor, Result};
+use crate::backend::{BackendError, Change, Hypervisor, Result};
 use crate::config::lxc::Container;
 use crate::config::values::IpConfig;
 use crate::config::GuestId;
@@ -61,12 +61,14 @@ impl ProxmoxBackend {
     }
 
     /// At least `gb`; a larger disk is left as it is (and said).
-    pub(super) fn rootfs_big_enough(&self, id: GuestId, gb: u64, c: &PctConfig) -> bool {
+    pub(super) fn rootfs_diff(&self, id: GuestId, gb: u64, c: &PctConfig) -> Option<Change> {
         let have = c.rootfs_gb();
         if have.is_some_and(|h| h > gb) {
             tracing::warn!(%id, have, want = gb, "rootfs is larger than the configuration asks; Phoenix never shrinks a disk");
         }
-        have.is_some_and(|h| h >= gb)
+        let gib = |g: u64| format!("{g}G");
+        have.is_none_or(|h| h < gb)
+            .then(|| Change::new("rootfs size", have.map(gib), Some(gib(gb))))
     }
 
     pub(super) fn grow_rootfs(&self, id: GuestId, gb: u64, c: &PctConfig) -> Result<()> {

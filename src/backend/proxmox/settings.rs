@@ -12,7 +12,9 @@
 
 use super::pct::{props, PctConfig};
 use super::ProxmoxBackend;
-use crate::backend::{owner, Applied, BackendError, Hypervisor, Nic, Result, RunState, Setting};
+use crate::backend::{
+    owner, Applied, BackendError, Change, Hypervisor, Live, Nic, Result, RunState, Setting,
+};
 use crate::config::lxc::{MountPoint, Volume};
 use crate::config::values::IpConfig;
 use crate::config::GuestId;
@@ -20,21 +22,24 @@ use crate::exec::Cmd;
 use std::collections::BTreeMap;
 
 impl ProxmoxBackend {
-    pub(super) fn setting_in_place(&self, id: GuestId, s: &Setting) -> Result<bool> {
-        let c = self.config(id)?;
-        if !self.raw_lines_in_place(id, s, &c)? || !set_args(id, s, &c)?.is_empty() {
-            return Ok(false);
-        }
+    /// What differs of `s` in the container as `pct config` printed it in `live`.
+    pub(super) fn setting_diff(&self, live: &Live, s: &Setting) -> Result<Vec<Change>> {
+        let (id, c) = (live.id, PctConfig::parse(&live.config));
+        let mut out = arg_changes(&c, &set_args(id, s, &c)?);
+        out.extend(self.raw_lines_diff(id, s, &c)?);
         match s {
-            Setting::RootfsSize(gb) => Ok(self.rootfs_big_enough(id, *gb, &c)),
-            Setting::Firewall { enabled, rules } => self.firewall_in_place(id, *enabled, rules),
+            Setting::RootfsSize(gb) => out.extend(self.rootfs_diff(id, *gb, &c)),
+            Setting::Firewall { enabled, rules } => {
+                out.extend(self.firewall_diff(id, *enabled, rules)?)
+            }
             Setting::Mounts {
                 binds,
                 unprivileged,
                 ..
-            } => self.owners_in_place(binds, *unprivileged),
-            _ => Ok(true),
+            } => out.extend(self.owners_diff(binds, *unprivileged)?),
+            _ => {}
         }
+        Ok(out)
     }
 
     pub(super) fn apply_setting(&self, id: GuestId, s: &Setting) -> Result<Applied> {
@@ -64,19 +69,28 @@ impl ProxmoxBackend {
         Ok(Applied::Live)
     }
 
-    fn owners_in_place(&self, binds: &[MountPoint], unprivileged: bool) -> Result<bool> {
+    fn owners_diff(&self, binds: &[MountPoint], unprivileged: bool) -> Result<Vec<Change>> {
+        let mut out = Vec::new();
         for b in binds {
-            if owner::chown_spec(b, unprivileged).is_none() {
+            let Some(want) = owner::chown_spec(b, unprivileged) else {
                 continue;
-            }
-            let out = self
+            };
+            let have = self
                 .runner
-                .run(&Cmd::probe(["stat", "-c", "%u:%g", &b.host_path]))?;
-            if !owner::matches(b, unprivileged, &out.stdout_str()) {
-                return Ok(false);
+                .output(&Cmd::probe(["stat", "-c", "%u:%g", &b.host_path]))?;
+            let have = have.success().then(|| have.stdout_str().trim().to_string());
+            if !have
+                .as_deref()
+                .is_some_and(|h| owner::matches(b, unprivileged, h))
+            {
+                out.push(Change::new(
+                    format!("owner of {}", b.host_path),
+                    have,
+                    Some(want),
+                ));
             }
         }
-        Ok(true)
+        Ok(out)
     }
 
     fn set_owners(&self, binds: &[MountPoint], unprivileged: bool) -> Result<()> {
@@ -138,6 +152,20 @@ fn set_args(id: GuestId, s: &Setting, c: &PctConfig) -> Result<Vec<String>> {
         | Setting::Gpus(_) => {}
     }
     Ok(args.out)
+}
+
+/// The `pct set` arguments as changes: `--key value` and `--delete key`.
+fn arg_changes(c: &PctConfig, args: &[String]) -> Vec<Change> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let (Some(flag), Some(value)) = (it.next(), it.next()) {
+        let (key, want) = match flag.as_str() {
+            "--delete" => (value.as_str(), None),
+            f => (f.trim_start_matches('-'), Some(value.clone())),
+        };
+        out.push(Change::new(key, c.get(key).map(String::from), want));
+    }
+    out
 }
 
 /// `pct set` arguments against the current config.

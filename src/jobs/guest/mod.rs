@@ -1,9 +1,10 @@
 //! What guest steps do inside a guest: how commands reach it ([`exec`]), scripts with their
-//! markers and checks ([`scripts`]), whether its network answers ([`network`]), and SSH access
+//! inputs and checks ([`scripts`]), run once across crashes ([`run_once`]), whether its network answers ([`network`]), and SSH access
 //! ([`ssh_access`]).
 
 pub mod exec;
 pub mod network;
+pub mod run_once;
 pub mod scripts;
 pub mod ssh_access;
 

@@ -1,56 +1,187 @@
-//! Scripts that run inside guests: features, the application script, health checks. Each is
-//! pushed to `/var/lib/phoenix/run/`, run as root with a clean environment and documented inputs,
-//! and (features, application script) leaves a marker holding its digest, so a changed script
-//! runs again and an unchanged one does not.
+//! Scripts that run inside guests: features, the application script, health checks. Features and
+//! the application script run once per set of inputs: each step's digest covers the script's
+//! body, its environment and the config keys it reads, and the guest-side runner ([`run_once`])
+//! leaves a marker holding that digest.
 //!
-//! Inputs: `PHOENIX_CTID`, `PHOENIX_GUEST_ID`, `PHOENIX_GUEST_NAME`, `PHOENIX_FEATURE`,
-//! `PHOENIX_CONFIG` (the guest's configuration as JSON), `PHOENIX_MODE=apply`, and where set
-//! `PHOENIX_BOOTSTRAP_CA_URL` and `PHOENIX_NVIDIA_{DRIVER_VERSION,REPO_URL,RUNFILE_URL}`.
+//! A script says what it reads in a header comment, among the comment lines at its top:
+//!
+//! ```sh
+//! # phoenix-reads: name vllm_engine_config
+//! ```
+//!
+//! The keys are those of the guest's JSON (`PHOENIX_CONFIG`); `# phoenix-reads:` with nothing
+//! after it reads no key, and a script without the header reads the whole config. A script
+//! receives only what it declares: `PHOENIX_CONFIG` holds those keys, and the environment carries
+//! `PHOENIX_FEATURE`, `PHOENIX_CONFIG`, `PHOENIX_MODE=apply`, plus `PHOENIX_CTID` and
+//! `PHOENIX_GUEST_ID` for `id`, `PHOENIX_GUEST_NAME` for `name`, `PHOENIX_BOOTSTRAP_CA_URL` for
+//! `bootstrap_ca_url`, `PHOENIX_NVIDIA_{DRIVER_VERSION,REPO_URL,RUNFILE_URL}` for `nvidia`.
 
+use super::run_once;
 use crate::config::common::GuestHealthCheck;
 use crate::config::lxc::Container;
 use crate::exec::Cmd;
 use crate::jobs::lxc::CtCx;
-use crate::jobs::StepError;
-use std::path::Path;
+use crate::jobs::{Attempt, StepError};
+use serde_json::{Map, Value};
 use std::time::Duration;
 
 const RUN_DIR: &str = "/var/lib/phoenix/run";
 const MARKER_DIR: &str = "/var/lib/phoenix/markers";
-const CONFIG_PATH: &str = "/var/lib/phoenix/guest.json";
+const HEADER: &str = "phoenix-reads:";
 
-fn marker_path(step: &str) -> String {
-    format!("{MARKER_DIR}/{}.digest", step.replace(':', "_"))
+/// What a script reads of its guest's config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reads {
+    /// No header: the whole config.
+    All,
+    /// The keys its header names (possibly none).
+    Keys(Vec<String>),
 }
 
-/// Whether the guest's marker for `step` holds `digest`.
-pub fn marker_matches(cx: &CtCx, step: &str, digest: &str) -> Result<bool, StepError> {
-    if cx.backend().state(cx.id())? != Some(crate::backend::RunState::Running) {
-        return Ok(false);
+impl Reads {
+    /// The header among the comment lines at the top of `body` (after the `#!` line).
+    pub fn of(body: &[u8]) -> Reads {
+        let text = String::from_utf8_lossy(body);
+        let header = text
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .find_map(|l| l.trim_start_matches('#').trim().strip_prefix(HEADER));
+        match header {
+            Some(keys) => Reads::Keys(keys.split_whitespace().map(String::from).collect()),
+            None => Reads::All,
+        }
     }
-    let out = cx
-        .exec
-        .exec(&Cmd::probe(["cat", &marker_path(step)]).timeout(Duration::from_secs(20)))?;
-    Ok(out.success() && out.stdout_str().trim() == digest)
+
+    fn has(&self, key: &str) -> bool {
+        match self {
+            Reads::All => true,
+            Reads::Keys(keys) => keys.iter().any(|k| k == key),
+        }
+    }
 }
 
-fn env(ct: &Container, feature: &str) -> Vec<(String, String)> {
-    let mut e = vec![
-        ("PHOENIX_CTID".to_string(), ct.base.id.to_string()),
-        ("PHOENIX_GUEST_ID".to_string(), ct.base.id.to_string()),
-        ("PHOENIX_GUEST_NAME".to_string(), ct.base.name.clone()),
-        ("PHOENIX_FEATURE".to_string(), feature.to_string()),
-        ("PHOENIX_CONFIG".to_string(), CONFIG_PATH.to_string()),
+/// One guest script as a step runs it.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// The step it is (`feature:docker`, `application_script`).
+    pub step: String,
+    /// `PHOENIX_FEATURE`.
+    pub label: String,
+    pub body: Vec<u8>,
+    pub args: Vec<String>,
+    /// What it is given: the config it reads, as pushed to `PHOENIX_CONFIG`, and its environment.
+    pub config: Value,
+    pub env: Vec<(String, String)>,
+    reads: Reads,
+}
+
+impl Script {
+    pub fn new(
+        ct: &Container,
+        step: &str,
+        label: &str,
+        body: Vec<u8>,
+        args: Vec<String>,
+    ) -> Script {
+        let reads = Reads::of(&body);
+        let config = config(ct, &reads);
+        let env = env(ct, step, label, &reads);
+        Script {
+            step: step.to_string(),
+            label: label.to_string(),
+            body,
+            args,
+            config,
+            env,
+            reads,
+        }
+    }
+
+    /// The named inputs its step's digest covers: `body`, `env` (its fixed environment and
+    /// arguments; the variables that carry a key count as that key), and each key it reads
+    /// (`config` for the whole of it); `phoenix plan` names the ones that changed.
+    pub fn parts(&self) -> Vec<(String, String)> {
+        let env = fixed_env(&self.step, &self.label);
+        let mut parts = vec![
+            ("body".to_string(), crate::digest::hex(&self.body)),
+            ("env".to_string(), format!("{env:?} {:?}", self.args)),
+        ];
+        match &self.reads {
+            Reads::All => parts.push(("config".into(), self.config.to_string())),
+            Reads::Keys(keys) => parts.extend(keys.iter().map(|k| {
+                let v = self.config.get(k).cloned().unwrap_or(Value::Null);
+                (k.clone(), v.to_string())
+            })),
+        }
+        parts
+    }
+
+    pub fn path(&self) -> String {
+        run_file(&self.step, "sh")
+    }
+
+    pub fn config_path(&self) -> String {
+        run_file(&self.step, "json")
+    }
+
+    pub fn marker(&self) -> String {
+        format!("{MARKER_DIR}/{}.digest", self.step.replace(':', "_"))
+    }
+}
+
+/// Where a step's files go in the guest: `/var/lib/phoenix/run/feature_docker.sh`.
+fn run_file(step: &str, ext: &str) -> String {
+    format!("{RUN_DIR}/{}.{ext}", step.replace(':', "_"))
+}
+
+/// The guest's config as a script that reads `reads` sees it.
+fn config(ct: &Container, reads: &Reads) -> Value {
+    // Serializing a `Container` cannot fail: its maps have string keys.
+    let all = serde_json::to_value(ct).unwrap_or(Value::Null);
+    match reads {
+        Reads::All => all,
+        Reads::Keys(keys) => {
+            let mut m = Map::new();
+            for k in keys {
+                m.insert(k.clone(), all.get(k).cloned().unwrap_or(Value::Null));
+            }
+            Value::Object(m)
+        }
+    }
+}
+
+/// What every script is given, whatever it reads.
+fn fixed_env(step: &str, label: &str) -> Vec<(String, String)> {
+    vec![
+        ("PHOENIX_FEATURE".to_string(), label.to_string()),
+        ("PHOENIX_CONFIG".to_string(), run_file(step, "json")),
         ("PHOENIX_MODE".to_string(), "apply".to_string()),
-    ];
-    if let Some(url) = &ct.bootstrap_ca_url {
+    ]
+}
+
+/// The fixed environment, and the variables that carry the keys it reads.
+fn env(ct: &Container, step: &str, label: &str, reads: &Reads) -> Vec<(String, String)> {
+    let mut e = fixed_env(step, label);
+    if reads.has("id") {
+        e.push(("PHOENIX_CTID".into(), ct.base.id.to_string()));
+        e.push(("PHOENIX_GUEST_ID".into(), ct.base.id.to_string()));
+    }
+    if reads.has("name") {
+        e.push(("PHOENIX_GUEST_NAME".into(), ct.base.name.clone()));
+    }
+    if let Some(url) = ct
+        .bootstrap_ca_url
+        .as_ref()
+        .filter(|_| reads.has("bootstrap_ca_url"))
+    {
         e.push(("PHOENIX_BOOTSTRAP_CA_URL".into(), url.clone()));
     }
-    for (k, v) in [
+    let nvidia = [
         ("PHOENIX_NVIDIA_DRIVER_VERSION", &ct.nvidia.driver_version),
         ("PHOENIX_NVIDIA_REPO_URL", &ct.nvidia.repo_url),
         ("PHOENIX_NVIDIA_RUNFILE_URL", &ct.nvidia.runfile_url),
-    ] {
+    ];
+    for (k, v) in nvidia.into_iter().filter(|_| reads.has("nvidia")) {
         if let Some(v) = v {
             e.push((k.to_string(), v.clone()));
         }
@@ -58,60 +189,36 @@ fn env(ct: &Container, feature: &str) -> Vec<(String, String)> {
     e
 }
 
-/// Pushes the script and the guest's config, runs the script, and writes the marker.
-fn run_script(
-    cx: &CtCx,
-    step: &str,
-    label: &str,
-    script: &Path,
-    digest: &str,
-    args: &[String],
-) -> Result<(), StepError> {
-    let body = std::fs::read(script)
-        .map_err(|e| StepError::new(format!("cannot read {}: {e}", script.display()), ""))?;
-    let config = serde_json::to_vec_pretty(&cx.ct).unwrap_or_default();
-    cx.exec.push(&config, CONFIG_PATH, 0o600)?;
-    let target = format!("{RUN_DIR}/{}.sh", step.replace(':', "_"));
-    cx.exec.push(&body, &target, 0o700)?;
-    let mut argv = vec![target];
-    argv.extend(args.iter().cloned());
-    let mut cmd = Cmd::act(argv).timeout(cx.step_timeout);
-    cmd.env = env(&cx.ct, label);
+/// Whether the guest's marker for `script` holds `digest`.
+pub fn marker_matches(cx: &CtCx, script: &Script, digest: &str) -> Result<bool, StepError> {
+    if cx.backend().state(cx.id())? != Some(crate::backend::RunState::Running) {
+        return Ok(false);
+    }
+    let cmd = Cmd::probe(["cat", &script.marker()]).timeout(Duration::from_secs(20));
     let out = cx.exec.exec(&cmd)?;
-    if out.timed_out {
-        return Err(StepError::new(
-            format!("{label} timed out after {}s", cx.step_timeout.as_secs()),
-            out.tail(40),
-        ));
-    }
-    if !out.success() {
-        let code = out
-            .code
-            .map_or("a signal".to_string(), |c| format!("code {c}"));
-        return Err(StepError::new(
-            format!("{label} ({}) exited with {code}", script.display()),
-            out.tail(40),
-        ));
-    }
-    cx.exec
-        .push(format!("{digest}\n").as_bytes(), &marker_path(step), 0o644)?;
-    Ok(())
+    Ok(out.success() && out.stdout_str().trim() == digest)
 }
 
-pub fn run_feature(cx: &CtCx, name: &str, script: &Path, digest: &str) -> Result<(), StepError> {
-    run_script(cx, &format!("feature:{name}"), name, script, digest, &[])
+/// Pushes the script and the config it reads, and runs it once through the guest's runner. A
+/// redo that re-attaches pushes nothing: the instance may be reading those files.
+pub fn run(
+    cx: &CtCx,
+    at: &mut Attempt<'_>,
+    script: &Script,
+    digest: &str,
+) -> Result<(), StepError> {
+    if run_once::pending(at, digest).is_none() {
+        let config = serde_json::to_vec_pretty(&script.config).unwrap_or_default();
+        cx.exec.push(&config, &script.config_path(), 0o600)?;
+        cx.exec.push(&script.body, &script.path(), 0o700)?;
+    }
+    run_once::run(cx, at, script, digest)
 }
 
-/// The application script gets the CTID as its argument, as upstream passed it.
-pub fn run_application_script(cx: &CtCx, script: &Path, digest: &str) -> Result<(), StepError> {
-    run_script(
-        cx,
-        "application_script",
-        "application_script",
-        script,
-        digest,
-        &[cx.id().to_string()],
-    )
+/// Whether the step is done: the marker holds `digest` and no instance an earlier attempt
+/// started is still the runner's to settle (in flight, or finished unseen).
+pub fn ran(cx: &CtCx, at: &Attempt<'_>, script: &Script, digest: &str) -> Result<bool, StepError> {
+    Ok(run_once::pending(at, digest).is_none() && marker_matches(cx, script, digest)?)
 }
 
 /// Runs the guest's health check until it passes, `retries` more times at most.
@@ -137,4 +244,21 @@ pub fn health_check(cx: &CtCx, check: &GuestHealthCheck) -> Result<(), StepError
         ),
         tail,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_names_the_keys_and_its_absence_means_everything() {
+        let r = |s: &str| Reads::of(s.as_bytes());
+        assert_eq!(
+            r("#!/bin/sh\n# Feature: x\n# phoenix-reads: name vllm_engine_config\nset -eu\n"),
+            Reads::Keys(vec!["name".into(), "vllm_engine_config".into()])
+        );
+        assert_eq!(r("#!/bin/sh\n#phoenix-reads:\n"), Reads::Keys(vec![]));
+        assert_eq!(r("#!/bin/sh\necho\n# phoenix-reads: name\n"), Reads::All);
+        assert_eq!(r(""), Reads::All);
+    }
 }

@@ -3,12 +3,12 @@
 //! a template where the backend has templates. Checks chain every step before them, so they run
 //! again after any change.
 
-use super::{snapshot, CtCx};
+use super::{customizing, snapshot, CtCx, Seen};
+use crate::backend::Change;
 use crate::config::common::HostCheck;
 use crate::config::validate;
-use crate::digest;
 use crate::exec::Cmd;
-use crate::jobs::guest::scripts;
+use crate::jobs::guest::scripts::{self, Script};
 use crate::jobs::{Attempt, Lifecycle, Row, StepError, Table, Unbuildable};
 use std::path::Path;
 
@@ -20,19 +20,11 @@ pub fn steps(t: &mut Table<Lifecycle, CtCx>, cx: &CtCx) -> Result<(), Unbuildabl
         let body = std::fs::read(&script).map_err(|e| {
             Unbuildable::config(format!("application script {}: {e}", script.display()))
         })?;
-        let row = Row::new(
-            "application_script",
-            Lifecycle::Completed,
-            &("app", digest::hex(&body)),
-        );
-        let marker = row.digest().to_string();
-        let probe_marker = marker.clone();
-        let probe = move |cx: &CtCx, _: &Attempt<'_>| {
-            scripts::marker_matches(cx, "application_script", &probe_marker)
-        };
-        t.push(row.probe_act(probe, move |cx, _| {
-            scripts::run_application_script(cx, &script, &marker)
-        }));
+        // Upstream passed the CTID as its argument.
+        let args = vec![ct.base.id.to_string()];
+        let step = "application_script";
+        let script = Script::new(ct, step, step, body, args);
+        customizing::script_step(t, script, Lifecycle::Completed);
     }
     if let Some(hc) = &ct.health_check {
         let row = Row::new(
@@ -81,7 +73,17 @@ fn template(t: &mut Table<Lifecycle, CtCx>, cx: &CtCx) {
         return;
     }
     let row = Row::new("template", Lifecycle::Completed, &("template", t.chain()));
-    t.push(row.probe_act(is_template, make_template));
+    t.push(
+        row.probe_act(is_template, make_template)
+            .live(still_template),
+    );
+}
+
+fn still_template(_: &CtCx, seen: &Seen) -> Result<Vec<Change>, StepError> {
+    Ok(match seen.live.template {
+        true => Vec::new(),
+        false => vec![Change::new("template", Some("0".into()), Some("1".into()))],
+    })
 }
 
 /// Checks are run, never remembered.

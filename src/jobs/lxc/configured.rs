@@ -1,5 +1,6 @@
 //! `configured`: every setting of the container as the configuration asks, one step each. A
-//! setting's step probes the backend for it and applies it when it differs; settings that only
+//! setting's step probes the backend for it and applies it when it differs, and its live check
+//! compares it with the config as found; settings that only
 //! take effect at a start (`Setting::needs_restart`) restart a running container.
 
 use super::CtCx;
@@ -38,11 +39,14 @@ pub fn steps(t: &mut Table<Lifecycle, CtCx>, cx: &CtCx) {
         } else {
             row
         };
-        let (probe_s, apply_s) = (s.clone(), s);
-        t.push(row.probe_act(
-            move |cx, at| in_place(cx, at, &probe_s),
-            move |cx, at| apply(cx, at, &apply_s),
-        ));
+        let (probe_s, apply_s) = (s.clone(), s.clone());
+        t.push(
+            row.probe_act(
+                move |cx, at| in_place(cx, at, &probe_s),
+                move |cx, at| apply(cx, at, &apply_s),
+            )
+            .live(move |cx, seen| Ok(cx.backend().diff(&seen.live, &s)?)),
+        );
     }
 }
 

@@ -19,7 +19,9 @@ pub fn steps(t: &mut Table<Lifecycle, CtCx>, cx: &CtCx) -> Result<(), Unbuildabl
     t.push(
         Row::new("create", Lifecycle::Created, &("create", &source))
             .pool_slot()
-            .probe_act(exists, move |cx, at| create(cx, at, &source)),
+            .probe_act(exists, move |cx, at| create(cx, at, &source))
+            // Found at all, it holds: a missing guest is rebuilt from the first step.
+            .live(|_, _| Ok(Vec::new())),
     );
     Ok(())
 }

@@ -1,11 +1,9 @@
 //! `customizing`: the `pre-configured` snapshot (lifecycle snapshots), then one step per feature
-//! script, each leaving a marker with its digest in the guest so that it runs once.
+//! script, run once per set of its inputs ([`scripts`]).
 
 use super::{snapshot, CtCx};
-use crate::digest;
-use crate::jobs::guest::scripts;
-use crate::jobs::{Attempt, Lifecycle, Row, StepError, Table, Unbuildable};
-use std::path::PathBuf;
+use crate::jobs::guest::scripts::{self, Script};
+use crate::jobs::{Lifecycle, Row, Table, Unbuildable};
 
 pub fn steps(t: &mut Table<Lifecycle, CtCx>, cx: &CtCx) -> Result<(), Unbuildable> {
     let ct = &cx.ct;
@@ -22,45 +20,22 @@ pub fn steps(t: &mut Table<Lifecycle, CtCx>, cx: &CtCx) -> Result<(), Unbuildabl
         })?;
         let body = std::fs::read(&script)
             .map_err(|e| Unbuildable::config(format!("cannot read {}: {e}", script.display())))?;
-        let inputs = (
-            "feature",
-            name,
-            digest::hex(&body),
-            &ct.bootstrap_ca_url,
-            &ct.nvidia,
-        );
-        let row = Row::new(format!("feature:{name}"), Lifecycle::Customizing, &inputs);
-        let feature = Feature {
-            name: name.clone(),
-            script,
-            step: row.name().to_string(),
-            digest: row.digest().to_string(),
-        };
-        let probe_feature = feature.clone();
-        t.push(row.probe_act(
-            move |cx, at| probe_feature.ran(cx, at),
-            move |cx, at| feature.run(cx, at),
-        ));
+        let step = format!("feature:{name}");
+        let script = Script::new(ct, &step, name, body, Vec::new());
+        script_step(t, script, Lifecycle::Customizing);
     }
     Ok(())
 }
 
-/// One feature script and the digest its marker must hold.
-#[derive(Clone)]
-struct Feature {
-    name: String,
-    script: PathBuf,
-    step: String,
-    digest: String,
-}
-
-impl Feature {
-    /// Its marker in the guest holds this digest.
-    fn ran(&self, cx: &CtCx, _: &Attempt<'_>) -> Result<bool, StepError> {
-        scripts::marker_matches(cx, &self.step, &self.digest)
-    }
-
-    fn run(&self, cx: &CtCx, _: &mut Attempt<'_>) -> Result<(), StepError> {
-        scripts::run_feature(cx, &self.name, &self.script, &self.digest)
-    }
+/// A step that runs `script` once per set of its inputs (its digest names each, see
+/// [`Script::parts`]): probed by the marker the guest's runner left, unless an instance an
+/// earlier attempt started is still the runner's to settle.
+pub fn script_step(t: &mut Table<Lifecycle, CtCx>, script: Script, state: Lifecycle) {
+    let row = Row::with_parts(script.step.clone(), state, &script.parts());
+    let digest = row.digest().to_string();
+    let probe = (script.clone(), digest.clone());
+    t.push(row.probe_act(
+        move |cx, at| scripts::ran(cx, at, &probe.0, &probe.1),
+        move |cx, at| scripts::run(cx, at, &script, &digest),
+    ));
 }

@@ -1,5 +1,6 @@
 //! Containers as a kind of job: job id `lxc/<ctid>`, a table of steps in upstream order built state
-//! by state from the configuration, and drift found on the live container.
+//! by state from the configuration, each done step checked against the container as found
+//! ([`Seen`]).
 //!
 //! | state | steps | built in |
 //! |---|---|---|
@@ -17,13 +18,12 @@ mod running;
 mod snapshot;
 
 use super::guest::exec::{self, GuestExec};
-use super::{Drift, JobKind, Label, Lifecycle, StepError, Table, Unbuildable};
-use crate::backend::{Hypervisor, RunState};
+use super::{JobKind, Label, Lifecycle, StepCx, StepError, Table, Unbuildable};
+use crate::backend::{Hypervisor, Live, RunState};
 use crate::config::lxc::Container;
 use crate::config::GuestId;
 use crate::exec::Runner;
 use crate::session::Session;
-use state_machine::{JobRecord, Status};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +48,18 @@ impl CtCx {
     pub fn runner(&self) -> &dyn Runner {
         self.session.runner.as_ref()
     }
+}
+
+/// A container as found by one run: its state (from the fleet's one state listing), its config
+/// (one read) and its snapshots (one listing). Every done step's live check reads it.
+pub struct Seen {
+    pub state: RunState,
+    pub live: Live,
+    pub snapshots: Vec<String>,
+}
+
+impl StepCx for CtCx {
+    type Seen = Seen;
 }
 
 /// One container's job, ready to converge.
@@ -109,22 +121,24 @@ impl JobKind for ContainerJob {
         self.cx.ct.base.storage_pool.as_deref().unwrap_or("default")
     }
 
-    /// A completed container that is gone is rebuilt; one found stopped is started again (a
-    /// template is not expected to run).
-    fn drift(&self, record: &JobRecord) -> Result<Vec<Drift>, StepError> {
-        if record.status != Status::Completed {
-            return Ok(Vec::new());
-        }
+    fn inspect(&self, stopped_by_step: bool) -> Result<Option<Seen>, StepError> {
         let id = self.cx.id();
-        Ok(match self.cx.session.found_state(id)? {
-            None => vec![Drift::Gone("container is missing: rebuilding".into())],
-            Some(RunState::Stopped) if self.cx.backend().is_template(id)? => Vec::new(),
-            Some(RunState::Stopped) => vec![Drift::Redo {
-                steps: vec!["start".into()],
-                what: "container is stopped: starting".into(),
-            }],
-            Some(_) => Vec::new(),
-        })
+        let Some(state) = self.cx.session.found_state(id)? else {
+            return Ok(None);
+        };
+        let state = match stopped_by_step {
+            true => RunState::Running,
+            false => state,
+        };
+        let Some(live) = self.cx.backend().inspect(id)? else {
+            return Ok(None);
+        };
+        let snapshots = self.cx.backend().snapshots(id)?;
+        Ok(Some(Seen {
+            state,
+            live,
+            snapshots,
+        }))
     }
 
     fn running(&self) -> Result<bool, StepError> {

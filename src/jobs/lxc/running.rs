@@ -1,8 +1,8 @@
 //! `running`: the container runs and reaches its gateway; for `exec_via: ssh`, Phoenix can reach
 //! it over SSH with a pinned host key.
 
-use super::CtCx;
-use crate::backend::RunState;
+use super::{CtCx, Seen};
+use crate::backend::{Change, RunState};
 use crate::config::lxc::ExecVia;
 use crate::config::values::IpConfig;
 use crate::jobs::guest::{network, ssh_access};
@@ -14,7 +14,8 @@ pub fn steps(t: &mut Table<Lifecycle, CtCx>, cx: &CtCx) -> Result<(), Unbuildabl
     let address = ct.network.as_ref().map(|n| (n.ip, n.gw));
     t.push(
         Row::new("start", Lifecycle::Running, &("start", &address))
-            .probe_act(runs_and_answers, start),
+            .probe_act(runs_and_answers, start)
+            .live(still_running),
     );
     if ct.exec_via == ExecVia::Ssh {
         let ssh = cx.session.guest_ssh.as_ref().ok_or_else(|| {
@@ -44,6 +45,19 @@ pub fn steps(t: &mut Table<Lifecycle, CtCx>, cx: &CtCx) -> Result<(), Unbuildabl
 
 fn runs_and_answers(cx: &CtCx, _: &Attempt<'_>) -> Result<bool, StepError> {
     Ok(cx.backend().state(cx.id())? == Some(RunState::Running) && network::answers(cx)?)
+}
+
+/// A container found stopped (or frozen) runs again; a template is not expected to run.
+fn still_running(_: &CtCx, seen: &Seen) -> Result<Vec<Change>, StepError> {
+    if seen.live.template || seen.state == RunState::Running {
+        return Ok(Vec::new());
+    }
+    let live = format!("{:?}", seen.state).to_lowercase();
+    Ok(vec![Change::new(
+        "state",
+        Some(live),
+        Some("running".into()),
+    )])
 }
 
 fn start(cx: &CtCx, _: &mut Attempt<'_>) -> Result<(), StepError> {

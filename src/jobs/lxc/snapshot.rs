@@ -3,7 +3,8 @@
 //! start from) is taken again. Taking one may stop the guest (plain LXC cannot snapshot a running
 //! container); the row says so, and the guest runs again afterwards.
 
-use super::CtCx;
+use super::{CtCx, Seen};
+use crate::backend::Change;
 use crate::jobs::{Attempt, Lifecycle, Row, StepError, Table};
 
 pub const PRE_CONFIGURED: &str = "pre-configured";
@@ -15,11 +16,24 @@ pub fn push(t: &mut Table<Lifecycle, CtCx>, name: &str, state: Lifecycle) {
         state,
         &("snapshot", name, t.chain()),
     );
-    let (probe_name, take_name) = (name.to_string(), name.to_string());
-    t.push(row.pool_slot().needs_stopped().probe_act(
-        move |cx, at| exists(cx, at, &probe_name),
-        move |cx, at| take(cx, at, &take_name),
-    ));
+    let (probe_name, take_name, live_name) = (name.to_string(), name.to_string(), name.to_string());
+    t.push(
+        row.pool_slot()
+            .needs_stopped()
+            .probe_act(
+                move |cx, at| exists(cx, at, &probe_name),
+                move |cx, at| take(cx, at, &take_name),
+            )
+            .live(move |_, seen| Ok(still_there(seen, &live_name))),
+    );
+}
+
+/// A snapshot deleted by hand is taken again.
+fn still_there(seen: &Seen, name: &str) -> Vec<Change> {
+    if seen.snapshots.iter().any(|s| s == name) {
+        return Vec::new();
+    }
+    vec![Change::missing("snapshot", name)]
 }
 
 /// Taken under this exact name, and not by an attempt that was interrupted.

@@ -300,3 +300,33 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// `start`, `stop`, `restart` and `delete` never act under a running `phoenix run`: they need
+/// the store's lock, and name its holder when it is taken.
+#[test]
+fn guest_verbs_refuse_while_a_run_holds_the_store() {
+    let state = tempfile::tempdir().unwrap();
+    let lxc = tempfile::tempdir().unwrap();
+    let (_held, _) =
+        state_machine::Store::open(state.path(), state_machine::OpenOptions::default()).unwrap();
+    for verb in [
+        &["start"][..],
+        &["stop"],
+        &["restart"],
+        &["delete", "--yes"],
+    ] {
+        phoenix()
+            .args(verb)
+            .args(["950", "--backend", "lxc", "--config-dir", &example()])
+            .arg("--lxc-path")
+            .arg(lxc.path())
+            .arg("--state-dir")
+            .arg(state.path())
+            .assert()
+            .code(3)
+            .stderr(predicate::str::contains(format!(
+                "pid {}",
+                std::process::id()
+            )));
+    }
+}

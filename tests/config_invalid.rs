@@ -178,3 +178,31 @@ fn a_bad_field_keeps_the_guests_shape() {
         "{errors:#?}"
     );
 }
+
+/// A host hook in `lxc_options` is refused unless its container allows host hooks.
+#[test]
+fn host_hooks_pass_only_where_the_container_allows_them() {
+    let case = cases()
+        .into_iter()
+        .find(|c| c.name == "lxc-option-host-hook")
+        .unwrap();
+    let mut doc = case.doc.clone();
+    doc["files"]["phoenix_lxc_configs.json"]["lxc_configs"]["950"]["allow_host_hooks"] =
+        json!(true);
+    let (dir, _) = materialise(&Case {
+        name: case.name,
+        doc,
+    });
+    let diag = Diagnostics::new();
+    let fleet = Fleet::load_dir(dir.path(), &diag).expect("load_dir");
+    phoenix::ops::load::check(&fleet, &diag);
+    let errors: Vec<String> = diag
+        .into_sorted()
+        .iter()
+        .filter(|d| d.severity == Severity::Error && d.pointer.contains("lxc_options"))
+        .map(|d| d.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let ct = &fleet.lxc.containers[&phoenix::config::GuestId(950)];
+    assert_eq!(ct.lxc_options, ["lxc.hook.pre-start = /tmp/x.sh"]);
+}

@@ -140,3 +140,57 @@ fn sigkill_inside_steps_then_resume() {
         "{effects}"
     );
 }
+
+/// The processes whose command line names `dir` (the lab's own directory).
+fn processes_naming(dir: &std::path::Path) -> Vec<String> {
+    let needle = dir.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            cmd.contains(&needle).then(|| format!("{pid}: {cmd}"))
+        })
+        .collect()
+}
+
+/// A run killed while `tar` extracts the template leaves nothing of its own running: the command
+/// dies with Phoenix, and the next run (which ends whatever such a command started) builds the
+/// guest from a clean slate.
+#[test]
+fn nothing_a_killed_run_started_outlives_it() {
+    let Some(lab) = Lab::new() else { return };
+    lab.fleet().template(900, "base").write();
+    let mut child = lab
+        .phoenix()
+        .args(["--output", "json", "run", "--all"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    for line in BufReader::new(stdout).lines() {
+        let Ok(e) = serde_json::from_str::<Value>(&line.unwrap()) else {
+            continue;
+        };
+        if e["event"] == "step_started" && e["step"] == "create" {
+            break;
+        }
+    }
+    // Inside the extraction of the 136 MB template (several seconds).
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert!(
+        !processes_naming(&lab.path("lxc")).is_empty(),
+        "tar should be running"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let left = processes_naming(&lab.path("lxc"));
+    assert!(left.is_empty(), "left running: {left:#?}");
+
+    let out = lab.run(&["run", "--all"]);
+    assert!(out.status.success(), "{}", lab::text(&out));
+    assert_eq!(lab.containers(), ["900"]);
+}

@@ -55,11 +55,27 @@ pub const VM: Spelling = Spelling {
     clone_aliases: &[],
 };
 
+/// A guest's name: its hostname, which the kernel holds in 64 bytes and DNS in one label of 63.
+fn hostname(n: Node<'_>) -> Option<String> {
+    let name = n.token(Token::Hostname)?;
+    if name.len() > 63 {
+        n.error(
+            format!(
+                "the name is {} characters; a hostname has at most 63",
+                name.len()
+            ),
+            Some("shorten it: a guest's name is its hostname".into()),
+        );
+        return None;
+    }
+    Some(name)
+}
+
 /// Decodes the shared fields of guest `id` from `o` (reporting what is wrong at `node`).
 pub fn base(id: GuestId, o: &Obj<'_>, node: Node<'_>, spelling: &Spelling) -> GuestBase {
     let name = o
         .req("name", "the guest's hostname")
-        .and_then(|v| v.node().token(Token::Hostname));
+        .and_then(|v| hostname(v.node()));
     let clone_from = o
         .get_alias(spelling.clone_key, spelling.clone_aliases)
         .and_then(|v| v.node().guest_id());

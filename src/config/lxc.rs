@@ -173,6 +173,7 @@ pub fn decode(root: Node<'_>) -> LxcFile {
     o.mark("$schema");
     let nvidia = nvidia_settings(&o);
     let mut containers = BTreeMap::new();
+    let mut keys: BTreeMap<GuestId, &str> = BTreeMap::new();
     match o.get("lxc_configs") {
         Some(v) => {
             if let Some(map) = v.node().object() {
@@ -189,6 +190,14 @@ pub fn decode(root: Node<'_>) -> LxcFile {
                             continue;
                         }
                     };
+                    if let Some(first) = keys.get(&id) {
+                        node.error(
+                            format!("container {id} is defined twice: as {first:?} and {key:?}"),
+                            Some("both keys are the same CTID; keep one definition".into()),
+                        );
+                        continue;
+                    }
+                    keys.insert(id, key);
                     if let Some(c) = container(id, node, &nvidia) {
                         containers.insert(id, c);
                     }
@@ -231,6 +240,7 @@ fn container(id: GuestId, node: Node<'_>, root_nvidia: &NvidiaSettings) -> Optio
     let required = |key: &'static str, hint: &str, (min, max): (u64, u64)| {
         o.req(key, hint).and_then(|v| v.node().uint(min, max))
     };
+    let host_hooks = o.opt_bool("allow_host_hooks").unwrap_or(false);
     // A wrong required value is reported; the container keeps its place in the fleet (its
     // clones and dependents are checked against it) with a zero that nothing ever runs with.
     let c = Container {
@@ -262,7 +272,7 @@ fn container(id: GuestId, node: Node<'_>, root_nvidia: &NvidiaSettings) -> Optio
             .unwrap_or_default(),
         lxc_options: o
             .get("lxc_options")
-            .and_then(|v| v.node().list(|n| n.token(Token::ConfigLine)))
+            .and_then(|v| v.node().list(|n| host_safe(n, host_hooks)))
             .unwrap_or_default(),
         apparmor_profile: o
             .get("apparmor_profile")
@@ -553,6 +563,45 @@ fn mount_point(n: Node<'_>) -> Option<MountPoint> {
         container_path: container_path?,
         owner_uid,
         owner_gid,
+    })
+}
+
+/// Keys of `lxc_options` lines that make the host run a program (hooks, network scripts) or read
+/// a config file (includes) of the line's choosing.
+const HOST_PROGRAM_KEYS: &[&str] = &[
+    "lxc.hook",
+    "lxc.net.*.script",
+    "lxc.network.*.script",
+    "lxc.network.script",
+    "lxc.include",
+];
+
+/// An `lxc_options` line that runs nothing on the host, unless the container allows host hooks
+/// (`"allow_host_hooks": true`).
+fn host_safe(n: Node<'_>, allowed: bool) -> Option<String> {
+    let line = n.token(Token::ConfigLine)?;
+    let key = line.split([':', '=']).next().unwrap_or_default().trim();
+    let runs = HOST_PROGRAM_KEYS.iter().find(|k| key_matches(key, k));
+    match runs {
+        Some(k) if !allowed => {
+            n.error(
+                format!("{key:?} makes the host run a program as root ({k}...)"),
+                Some("set \"allow_host_hooks\": true on this container if you mean it".into()),
+            );
+            None
+        }
+        _ => Some(line),
+    }
+}
+
+/// `key` is `pattern` or below it (`lxc.hook.pre-start` under `lxc.hook`); `*` stands for one
+/// dotted part (`lxc.net.0.script.up` under `lxc.net.*.script`).
+fn key_matches(key: &str, pattern: &str) -> bool {
+    let mut parts = key.split('.');
+    pattern.split('.').all(|p| {
+        parts
+            .next()
+            .is_some_and(|k| p == "*" || k.eq_ignore_ascii_case(p))
     })
 }
 

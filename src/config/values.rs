@@ -260,10 +260,16 @@ pub fn check_token(s: &str, kind: Token) -> Result<(), String> {
     if let Some(c) = s.chars().find(|c| c.is_control()) {
         return Err(format!("contains the control character {c:?}"));
     }
+    if s.starts_with('-') && !matches!(kind, Token::ConfigLine) {
+        return Err("starts with `-`, which a command would take for an option".into());
+    }
     let bad = match kind {
-        Token::Hostname => s
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.')),
+        Token::Hostname => return check_hostname(s),
+        Token::Name if s == "." || s == ".." => {
+            return Err(
+                "is a path component (`.` or `..`), which would escape its directory".into(),
+            )
+        }
         Token::Name => s
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || "_.-".contains(*c))),
@@ -283,6 +289,36 @@ pub fn check_token(s: &str, kind: Token) -> Result<(), String> {
         Some(c) => Err(format!("contains {c:?}, which is not allowed here")),
         None => Ok(()),
     }
+}
+
+/// A DNS name: labels of letters, digits and `-` (not at either end), 1 to 63 characters each,
+/// 253 in all.
+fn check_hostname(s: &str) -> Result<(), String> {
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
+    {
+        return Err(format!("contains {c:?}, which is not allowed here"));
+    }
+    if s.len() > 253 {
+        return Err(format!(
+            "is {} characters; a DNS name has at most 253",
+            s.len()
+        ));
+    }
+    for label in s.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err(format!(
+                "has the label {label:?}; each dot-separated label of a DNS name has 1 to 63 characters"
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!(
+                "has the label {label:?}, which starts or ends with `-`"
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Node<'_> {
@@ -372,6 +408,23 @@ mod tests {
         assert!(check_token("nesting=1,keyctl=1", Token::Options).is_ok());
         assert!(check_token("lxc.cap.keep = a b", Token::ConfigLine).is_ok());
         assert!(check_token("lxc.x = 1\nlxc.y = 2", Token::ConfigLine).is_err());
+    }
+
+    #[test]
+    fn tokens_reject_what_escapes_or_breaks() {
+        for bad in ["--version", "-rf"] {
+            for kind in [Token::Hostname, Token::Name, Token::Path, Token::Options] {
+                assert!(check_token(bad, kind).is_err(), "{bad} as {kind:?}");
+            }
+        }
+        assert!(check_token("..", Token::Name).is_err());
+        assert!(check_token(".", Token::Name).is_err());
+        assert!(check_token("data..old", Token::Name).is_ok());
+        assert!(check_token(&"a".repeat(63), Token::Hostname).is_ok());
+        for bad in [&"a".repeat(64), "a..b", "a-.b", ".a", "a."] {
+            assert!(check_token(bad, Token::Hostname).is_err(), "{bad}");
+        }
+        assert!(check_token("granite-3.3-8b-fp8", Token::Hostname).is_ok());
     }
 
     #[test]

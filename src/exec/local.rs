@@ -1,6 +1,7 @@
 //! Runs commands as local processes: argv, stdin, a clean environment plus the given variables,
 //! a timeout (the child is killed when it passes), output captured and logged.
 
+use super::orphans::Ledger;
 use super::{Cmd, ExecError, Output, Runner, Stats};
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
@@ -11,6 +12,7 @@ pub struct LocalRunner {
     dry_run: bool,
     stats: Stats,
     observer: std::sync::OnceLock<super::Observer>,
+    ledger: std::sync::OnceLock<std::sync::Arc<Ledger>>,
 }
 
 impl LocalRunner {
@@ -19,8 +21,25 @@ impl LocalRunner {
             dry_run,
             stats: Stats::default(),
             observer: std::sync::OnceLock::new(),
+            ledger: std::sync::OnceLock::new(),
         }
     }
+}
+
+/// In the child before `exec`: it gets SIGKILL when the thread that spawned it ends, which is
+/// when Phoenix dies (that thread waits for the child meanwhile).
+fn die_with_phoenix(parent: libc::pid_t) -> std::io::Result<()> {
+    // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the process.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // Phoenix died before the prctl took effect.
+        if libc::getppid() != parent {
+            libc::_exit(137);
+        }
+    }
+    Ok(())
 }
 
 /// Only these variables of Phoenix's own environment reach the commands it runs.
@@ -37,6 +56,10 @@ impl Runner for LocalRunner {
 
     fn observe(&self, f: super::Observer) {
         let _ = self.observer.set(f);
+    }
+
+    fn track(&self, ledger: std::sync::Arc<Ledger>) {
+        let _ = self.ledger.set(ledger);
     }
 
     fn put_file(&self, path: &std::path::Path, data: &[u8], mode: u32) -> Result<(), ExecError> {
@@ -89,10 +112,19 @@ impl Runner for LocalRunner {
             // Its own process group: a Ctrl-C at the terminal reaches Phoenix, which decides
             // whether running steps finish, instead of killing them mid-write.
             .process_group(0);
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: the hook only calls async-signal-safe functions (see `die_with_phoenix`).
+        unsafe {
+            command.pre_exec(move || die_with_phoenix(parent));
+        }
         let mut child = command.spawn().map_err(|source| ExecError::Spawn {
             cmd: shown.clone(),
             source,
         })?;
+        let ledger = self.ledger.get();
+        if let Some(l) = ledger {
+            l.started(child.id());
+        }
         let stdin_writer = match (cmd.stdin.clone(), child.stdin.take()) {
             (Some(data), Some(mut pipe)) => Some(std::thread::spawn(move || {
                 let _ = pipe.write_all(&data);
@@ -141,6 +173,9 @@ impl Runner for LocalRunner {
                 }
             }
         };
+        if let Some(l) = ledger {
+            l.ended(child.id());
+        }
         if let Some(w) = stdin_writer {
             let _ = w.join();
         }

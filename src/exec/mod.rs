@@ -3,6 +3,7 @@
 //! with its argv, exit code, duration and output tail, and counted.
 
 pub mod local;
+pub mod orphans;
 pub mod quote;
 pub mod ssh;
 pub mod ssh_key;
@@ -243,6 +244,10 @@ pub trait Runner: Send + Sync {
 
     /// Calls `f` after every command (set once; later calls are ignored).
     fn observe(&self, f: Observer);
+
+    /// Lists the process group of every command from now on in `ledger`, so that the next run
+    /// can end what a killed one left (set once; runners whose commands run elsewhere ignore it).
+    fn track(&self, _ledger: std::sync::Arc<orphans::Ledger>) {}
 
     /// Writes a file where the commands run (atomically: a temp file, then a rename).
     fn put_file(&self, path: &std::path::Path, data: &[u8], mode: u32) -> Result<(), ExecError>;

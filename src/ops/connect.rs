@@ -7,7 +7,7 @@ use crate::config::Fleet;
 use crate::error::{Error, Result};
 use crate::exec::ssh::{SshOptions, SshRunner, Target};
 use crate::exec::ssh_key::GuestSsh;
-use crate::exec::{LocalRunner, Runner};
+use crate::exec::{orphans, LocalRunner, Runner};
 use crate::graph::Graph;
 use crate::limits::PoolLimits;
 use crate::session::Session;
@@ -179,6 +179,26 @@ fn guest_key(opts: &Options, fleet: &Fleet) -> Result<Option<GuestSsh>> {
     GuestSsh::prepare(&opts.state_dir, opts.guest_identity.as_deref())
         .map(Some)
         .map_err(|e| Error::usage(format!("guest SSH key: {e}")))
+}
+
+/// Takes the state store for a command that changes guests: opens it for writing, ends the
+/// commands a killed earlier holder left running (saying which), and lists this one's from now
+/// on, so that the next holder can do the same ([`crate::exec::orphans`]).
+pub fn hold_store(dir: &Path, runner: &dyn Runner) -> Result<Store> {
+    let store = open_store(dir)?;
+    if runner.dry_run() {
+        return Ok(store);
+    }
+    for what in orphans::end_left_over(dir) {
+        out::err_line(&format!(
+            "warning: ended what a killed run left running: {what}"
+        ));
+    }
+    match orphans::Ledger::open(dir) {
+        Ok(ledger) => runner.track(Arc::new(ledger)),
+        Err(e) => tracing::warn!(error = %e, "cannot list this run's commands"),
+    }
+    Ok(store)
 }
 
 /// Opens the state store for writing; reports a dead previous writer and unreadable records.

@@ -40,10 +40,13 @@ fn open(opts: &Options, ids: &[GuestId]) -> Result<Session> {
     Ok(session)
 }
 
-/// Starts, stops or restarts each guest; the ones that fail are reported together.
+/// Starts, stops or restarts each guest; the ones that fail are reported together. It holds the
+/// store's lock meanwhile, so it never stops a guest under a running `phoenix run` (which is
+/// named instead).
 pub fn lifecycle(opts: &Options, ids: &[GuestId], op: Op) -> Result<()> {
     crate::logging::init(&opts.log_dir, opts.verbose);
     let s = open(opts, ids)?;
+    let _lock = connect::hold_store(&opts.state_dir, &*s.runner)?;
     let mut failed = Vec::new();
     for id in ids {
         let b = &s.backend;
@@ -75,7 +78,7 @@ pub fn delete(opts: &Options, ids: &[GuestId], confirmed: impl Fn(&str) -> bool)
             "{question} not confirmed (answer y at a terminal, or add --yes)"
         )));
     }
-    let store = connect::open_store(&opts.state_dir)?;
+    let store = connect::hold_store(&opts.state_dir, &*s.runner)?;
     let mut failed = Vec::new();
     for id in ids {
         if let Err(e) = s.backend.destroy(*id) {

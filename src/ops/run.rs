@@ -60,7 +60,7 @@ pub fn run(opts: &Options, req: &RunRequest) -> Result<(Summary, Status)> {
     load::preflight(opts, &session.fleet, &order)?;
     host_preflight(&session, &order)?;
     if !req.dry_run {
-        session.store = Some(connect::open_store(&opts.state_dir)?);
+        session.store = Some(connect::hold_store(&opts.state_dir, &*session.runner)?);
     }
     // A dry run prints what it would do in order: one guest at a time.
     let jobs = match req.dry_run {

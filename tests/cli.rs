@@ -330,3 +330,48 @@ fn guest_verbs_refuse_while_a_run_holds_the_store() {
             )));
     }
 }
+
+/// A state store whose sled files were scribbled over is recovered by `state reset`: the damaged
+/// files are moved aside (and named), the jobs whose views are whole are kept.
+#[test]
+fn state_reset_salvages_a_damaged_store() {
+    use phoenix::jobs::Lifecycle;
+    use state_machine::{JobSpec, OpenOptions, Store};
+    let state = tempfile::tempdir().unwrap();
+    {
+        let (store, _) = Store::open(state.path(), OpenOptions::default()).unwrap();
+        let spec = JobSpec::new("lxc/950").step("create", Lifecycle::Created, "d1");
+        let mut job = store.begin(&spec).unwrap();
+        job.start().unwrap();
+        job.succeed().unwrap();
+    }
+    let db = state.path().join("db/db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    let len = bytes.len();
+    bytes[..64.min(len)].fill(0xA5);
+    std::fs::write(&db, bytes).unwrap();
+
+    phoenix()
+        .args(["state", "reset", "--all", "--yes", "--state-dir"])
+        .arg(state.path())
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "was damaged; its files are now in",
+        ))
+        .stderr(predicate::str::contains("kept 1 job(s)"))
+        .stderr(predicate::str::contains("reset lxc/950 to the start"));
+    phoenix()
+        .args([
+            "state",
+            "show",
+            "950",
+            "--config-dir",
+            &example(),
+            "--state-dir",
+        ])
+        .arg(state.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("defined"));
+}

@@ -12,7 +12,7 @@ use crate::graph::Graph;
 use crate::limits::PoolLimits;
 use crate::session::Session;
 use crate::ui::out;
-use state_machine::{OpenOptions, Store};
+use state_machine::{OpenOptions, OpenReport, Store};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
@@ -204,6 +204,31 @@ pub fn hold_store(dir: &Path, runner: &dyn Runner) -> Result<Store> {
 /// Opens the state store for writing; reports a dead previous writer and unreadable records.
 pub fn open_store(dir: &Path) -> Result<Store> {
     let (store, report) = Store::open(dir, OpenOptions::default())?;
+    say_opened(report);
+    Ok(store)
+}
+
+/// Opens the state store for `state reset`, salvaging it first when its files are damaged: the
+/// damaged files are moved aside, the jobs whose views are whole are kept, and all of it is said.
+pub fn open_or_salvage_store(dir: &Path) -> Result<Store> {
+    let (store, report, salvage) = Store::open_or_salvage(dir, OpenOptions::default())?;
+    if let Some(s) = salvage {
+        let lost = match s.lost.is_empty() {
+            true => String::new(),
+            false => format!("; lost {} (reset them, and run)", s.lost.join(", ")),
+        };
+        out::err_line(&format!(
+            "warning: the state store in {} was damaged; its files are now in {}; kept {} job(s) from its views{lost}",
+            dir.display(),
+            s.moved_to.display(),
+            s.kept.len()
+        ));
+    }
+    say_opened(report);
+    Ok(store)
+}
+
+fn say_opened(report: OpenReport) {
     if let Some(dead) = report.stale_lock {
         out::err_line(&format!("warning: the previous run ({dead}) died without releasing the state store; its unfinished steps will be redone"));
     }
@@ -213,5 +238,4 @@ pub fn open_store(dir: &Path) -> Result<Store> {
     for e in report.corrupt {
         out::err_line(&format!("warning: {}", Error::from(e)));
     }
-    Ok(store)
 }

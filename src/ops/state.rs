@@ -104,7 +104,7 @@ pub struct ResetRequest {
 }
 
 pub fn reset(opts: &Options, req: &ResetRequest, confirmed: impl Fn(&str) -> bool) -> Result<()> {
-    let store = connect::open_store(&opts.state_dir)?;
+    let store = connect::open_or_salvage_store(&opts.state_dir)?;
     let known = store.job_ids()?;
     let ids: Vec<String> = match req.all {
         true => known,

@@ -81,6 +81,11 @@ impl Reader {
         };
         match read_view(&path) {
             Err(e) => unreadable(e.to_string()),
+            // Without a writer nothing is mid-append: the file was cut short or damaged.
+            Ok(ViewFile { torn: true, .. }) if !live_writer => unreadable(
+                "its view file is cut short or damaged; the next run rebuilds it from the store"
+                    .into(),
+            ),
             Ok(ViewFile { record: None, .. }) => unreadable("no record in its view yet".into()),
             Ok(ViewFile {
                 record: Some(Err(CodecError::TooNew { found })),
@@ -93,6 +98,7 @@ impl Reader {
             Ok(ViewFile {
                 record: Some(Ok(mut record)),
                 events: journal,
+                ..
             }) => {
                 if !live_writer && record.status == Status::InProgress {
                     record.status = Status::Interrupted;

@@ -60,6 +60,16 @@ impl Store {
     /// Opens (creating if needed) the store in `dir`, taking its writer lock. Fails fast with
     /// [`EngineError::Locked`] naming the holder when another process has it.
     pub fn open(dir: &Path, opts: OpenOptions) -> Result<(Store, OpenReport), EngineError> {
+        let (store, stale) = Store::open_unrecovered(dir, opts)?;
+        let report = store.recovered(stale)?;
+        Ok((store, report))
+    }
+
+    /// Opens the store without touching what a dead writer left (see [`Store::recovered`]).
+    pub(crate) fn open_unrecovered(
+        dir: &Path,
+        opts: OpenOptions,
+    ) -> Result<(Store, Option<Holder>), EngineError> {
         let io = |source| EngineError::Io {
             dir: dir.to_path_buf(),
             source,
@@ -89,12 +99,17 @@ impl Store {
             _lock: guard,
         };
         store.check_format()?;
+        Ok((store, stale))
+    }
+
+    /// Marks what a dead writer left started as interrupted and brings the views up to date.
+    pub(crate) fn recovered(&self, stale: Option<Holder>) -> Result<OpenReport, EngineError> {
         let mut report = OpenReport {
             stale_lock: stale,
             ..Default::default()
         };
-        store.recover(&mut report)?;
-        Ok((store, report))
+        self.recover(&mut report)?;
+        Ok(report)
     }
 
     pub fn dir(&self) -> &Path {
@@ -468,6 +483,60 @@ impl Store {
         self.flush()?;
         self.views.remove(id);
         Ok(())
+    }
+
+    /// Puts back a job's record and journal as they were (salvaging a damaged store): a record
+    /// with a step started is marked interrupted when the store is next opened.
+    pub(crate) fn restore(&self, rec: &JobRecord, events: &[Event]) -> Result<(), EngineError> {
+        let mut batch = sled::Batch::default();
+        for e in events {
+            batch.insert(journal_key(&rec.id, e.seq), codec::encode(e));
+        }
+        batch.insert(record_key(&rec.id), codec::encode(rec));
+        if rec.started.is_some() {
+            batch.insert(inflight_key(&rec.id), &[][..]);
+        }
+        self.tree.apply_batch(batch).map_err(|e| self.sled_err(e))?;
+        self.flush()?;
+        self.views
+            .rewrite(rec, events)
+            .map_err(|source| EngineError::Io {
+                dir: self.dir.clone(),
+                source,
+            })
+    }
+
+    /// Reads every key and value, so that damage anywhere in sled's files shows now.
+    pub(crate) fn read_all(&self) -> Result<(), EngineError> {
+        for item in self.tree.iter() {
+            item.map_err(|e| self.sled_err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Whether some job's view holds a later record than sled does (so sled lost what it had
+    /// flushed).
+    pub(crate) fn behind_views(&self) -> Result<bool, EngineError> {
+        let Ok(entries) = std::fs::read_dir(self.dir.join("views")) else {
+            return Ok(false);
+        };
+        for entry in entries.flatten() {
+            let Ok(view) = crate::views::read_view(&entry.path()) else {
+                continue;
+            };
+            let Some(Ok(seen)) = view.record else {
+                continue;
+            };
+            let ahead = match self.job(&seen.id) {
+                Ok(Some(rec)) => rec.journal_next < seen.journal_next,
+                Ok(None) => true,
+                Err(_) => false,
+            };
+            if ahead {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Writes raw bytes as a job's record (tests use it to simulate corruption).

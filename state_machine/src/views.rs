@@ -106,6 +106,9 @@ fn frame(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
 pub struct ViewFile {
     pub record: Option<Result<JobRecord, codec::CodecError>>,
     pub events: Vec<Event>,
+    /// It does not end with a whole record frame: cut short (damage, or a writer mid-append), so
+    /// its last record may not be the job's.
+    pub torn: bool,
 }
 
 /// Reads a view file. A torn or undecodable tail is ignored (the writer may be mid-append).
@@ -114,6 +117,7 @@ pub fn read_view(path: &Path) -> std::io::Result<ViewFile> {
     let mut record = None;
     let mut events: Vec<Event> = Vec::new();
     let mut at = 0usize;
+    let mut last_tag = None;
     while at + 5 <= bytes.len() {
         let len =
             u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
@@ -130,9 +134,15 @@ pub fn read_view(path: &Path) -> std::io::Result<ViewFile> {
             TAG_RECORD => record = Some(codec::decode::<JobRecord>(body)),
             _ => break,
         }
+        last_tag = Some(tag);
         at += 4 + len;
     }
-    Ok(ViewFile { record, events })
+    let torn = at != bytes.len() || last_tag != Some(TAG_RECORD);
+    Ok(ViewFile {
+        record,
+        events,
+        torn,
+    })
 }
 
 #[cfg(test)]

@@ -537,3 +537,78 @@ fn one_store_holds_jobs_of_different_state_types() {
         ("completed", Status::Completed)
     );
 }
+
+/// Two jobs: lxc/950 complete, lxc/951 with a step in progress.
+fn two_jobs(dir: &Path) {
+    let (store, _) = open(dir, "r1");
+    run_all(&mut store.begin(&spec("d3")).unwrap());
+    let mut other = store
+        .begin(&JobSpec::new("lxc/951").step("create", Stage::Created, "d1"))
+        .unwrap();
+    other.start().unwrap();
+    std::mem::forget(other);
+    drop(store);
+}
+
+/// Ways to damage sled's main file.
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    /// Its first bytes overwritten.
+    Head,
+    /// A stretch in the middle overwritten.
+    Middle,
+    /// Cut to a third.
+    Truncated,
+}
+
+fn damage(dir: &Path, how: Damage) {
+    let file = dir.join("db").join("db");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let len = bytes.len();
+    match how {
+        Damage::Head => bytes[..64.min(len)].fill(0xA5),
+        Damage::Middle => bytes[len / 3..2 * len / 3].fill(0xA5),
+        Damage::Truncated => bytes.truncate(len / 3),
+    }
+    std::fs::write(&file, bytes).unwrap();
+}
+
+#[test]
+fn a_damaged_store_is_salvaged_from_its_views() {
+    for how in [Damage::Head, Damage::Middle, Damage::Truncated] {
+        let dir = tempfile::tempdir().unwrap();
+        two_jobs(dir.path());
+        damage(dir.path(), how);
+        let (store, report, salvage) = Store::open_or_salvage(dir.path(), opts("r2")).unwrap();
+        let salvage = salvage.unwrap_or_else(|| panic!("{how:?}: not salvaged"));
+        assert_eq!(salvage.kept, ["lxc/950", "lxc/951"]);
+        assert!(salvage.lost.is_empty());
+        assert!(salvage.moved_to.exists());
+        assert_eq!(
+            store.job("lxc/950").unwrap().unwrap().status,
+            Status::Completed
+        );
+        assert_eq!(
+            store.job("lxc/951").unwrap().unwrap().status,
+            Status::Interrupted
+        );
+        assert_eq!(report.interrupted, [("lxc/951".into(), "create".into())]);
+        assert!(kinds(&store.journal("lxc/950").unwrap()).contains(&"ok health".to_string()));
+    }
+}
+
+#[test]
+fn a_view_cut_short_is_unreadable_not_another_state() {
+    let dir = tempfile::tempdir().unwrap();
+    two_jobs(dir.path());
+    // The writer is gone (the forgotten job's lock went with the store).
+    let view = dir.path().join("views").join("lxc%2F950.view");
+    let bytes = std::fs::read(&view).unwrap();
+    std::fs::write(&view, &bytes[..bytes.len() - 7]).unwrap();
+    match Reader::new(dir.path()).job("lxc/950") {
+        Some(ReadOutcome::Unreadable { detail, .. }) => {
+            assert!(detail.contains("cut short"), "{detail}")
+        }
+        _ => panic!("a torn view must be unreadable"),
+    }
+}

@@ -41,30 +41,13 @@ fn sigkill_inside_steps_then_resume() {
         (950, "health_check"),
     ];
     for (guest, step) in points {
-        let mut child = lab
-            .phoenix()
-            .env("PHOENIX_STEP_DELAY_MS", "400")
-            .args(["--output", "json", "run", "--all"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut hit = false;
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let Ok(e) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if e["event"] == "step_started" && e["id"] == lab.arg(guest) && e["step"] == step {
-                // StepStarted is durable before this event is printed; the act sleeps 400 ms.
-                child.kill().unwrap();
-                hit = true;
-                break;
-            }
-        }
+        // The act sleeps 400 ms after its start is recorded.
+        let delay = [("PHOENIX_STEP_DELAY_MS", "400")];
+        let Some(mut child) = run_until_step(&lab, &delay, guest, step) else {
+            panic!("the run never reached {guest} {step}");
+        };
+        child.kill().unwrap();
         let _ = child.wait();
-        assert!(hit, "the run never reached {guest} {step}");
     }
     let out = lab.run(&["run", "--all"]);
     assert!(out.status.success(), "{}", lab::text(&out));
@@ -141,6 +124,36 @@ fn sigkill_inside_steps_then_resume() {
     );
 }
 
+/// Starts `phoenix run --all` (with `env`) and returns it once it has started `step` of `guest`
+/// (`StepStarted` is durable before that event is printed), or `None` if it never does.
+fn run_until_step(
+    lab: &Lab,
+    env: &[(&str, &str)],
+    guest: u32,
+    step: &str,
+) -> Option<std::process::Child> {
+    let mut child = lab
+        .phoenix()
+        .envs(env.iter().copied())
+        .args(["--output", "json", "run", "--all"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        let Ok(e) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if e["event"] == "step_started" && e["id"] == lab.arg(guest) && e["step"] == step {
+            return Some(child);
+        }
+    }
+    let _ = child.wait();
+    None
+}
+
 /// The processes whose command line names `dir` (the lab's own directory).
 fn processes_naming(dir: &std::path::Path) -> Vec<String> {
     let needle = dir.display().to_string();
@@ -162,22 +175,7 @@ fn processes_naming(dir: &std::path::Path) -> Vec<String> {
 fn nothing_a_killed_run_started_outlives_it() {
     let Some(lab) = Lab::new() else { return };
     lab.fleet().template(900, "base").write();
-    let mut child = lab
-        .phoenix()
-        .args(["--output", "json", "run", "--all"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    for line in BufReader::new(stdout).lines() {
-        let Ok(e) = serde_json::from_str::<Value>(&line.unwrap()) else {
-            continue;
-        };
-        if e["event"] == "step_started" && e["step"] == "create" {
-            break;
-        }
-    }
+    let mut child = run_until_step(&lab, &[], 900, "create").expect("create");
     // Inside the extraction of the 136 MB template (several seconds).
     std::thread::sleep(std::time::Duration::from_millis(800));
     assert!(
@@ -193,4 +191,35 @@ fn nothing_a_killed_run_started_outlives_it() {
     let out = lab.run(&["run", "--all"]);
     assert!(out.status.success(), "{}", lab::text(&out));
     assert_eq!(lab.containers(), ["900"]);
+}
+
+/// A run killed while `lxc-snapshot` copies the rootfs: the next run removes the half-made
+/// snapshot, takes it once, and the guest runs again; no unnamed or superseded snapshot stays.
+#[test]
+fn a_run_killed_inside_a_snapshot_resumes_exactly() {
+    let Some(lab) = Lab::new() else { return };
+    lab.fleet().template(900, "base").write();
+    let mut child = run_until_step(&lab, &[], 900, "snapshot:final-form").expect("snapshot");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !processes_naming(&lab.path("lxc"))
+        .iter()
+        .any(|p| p.contains("lxc-snapshot"))
+    {
+        assert!(std::time::Instant::now() < deadline, "no lxc-snapshot ran");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    let out = lab.run(&["run", "--all"]);
+    assert!(out.status.success(), "{}", lab::text(&out));
+    assert_eq!(lab.snapshots(900), ["final-form"]);
+    let st = lab.state(900);
+    assert_eq!(st["status"], "completed");
+    let running = lab.attach(900, &["true"]);
+    assert!(running.status.success(), "the guest runs again");
+    assert!(processes_naming(&lab.path("lxc"))
+        .iter()
+        .all(|p| !p.contains("lxc-snapshot")));
 }

@@ -238,6 +238,12 @@ pub trait Hypervisor: Send + Sync {
     fn delete_snapshot(&self, id: GuestId, name: &str) -> Result<()>;
     /// Removes snapshots an interrupted `snapshot` left without a name.
     fn discard_partial_snapshots(&self, id: GuestId) -> Result<()>;
+    /// What tells this snapshot from an earlier one of the same name, once it is complete (on
+    /// plain LXC its `snapN` directory). `None`: none, or the backend cannot tell; an interrupted
+    /// snapshot is then taken again rather than adopted.
+    fn snapshot_identity(&self, _id: GuestId, _name: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
 
     /// Runs `cmd` (its argv, stdin, env, timeout) inside the running guest as root, with a clean
     /// environment plus `cmd.env`. Returns the output whatever the exit code.

@@ -18,6 +18,10 @@ pub struct Intent {
     /// re-attaches to it, or takes its result, instead of starting a second one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// What told apart the snapshot of the step's name before its operation was issued (see
+    /// `Hypervisor::snapshot_identity`): a redo that finds another, complete, adopts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_before: Option<String>,
 }
 
 impl Intent {
@@ -46,6 +50,7 @@ mod tests {
             issued: true,
             was_running: Some(true),
             token: Some("1733-950-feature:docker".into()),
+            snapshot_before: Some("snap0".into()),
         };
         assert_eq!(Intent::decode(&i.encode()), i);
         assert_eq!(Intent::default().encode(), b"{}");

@@ -243,6 +243,11 @@ impl Hypervisor for LxcBackend {
         self.remove_unnamed_snapshots(id)
     }
 
+    /// `lxc-snapshot` writes the comment (the name) after the copy: a named one is complete.
+    fn snapshot_identity(&self, id: GuestId, name: &str) -> Result<Option<String>> {
+        self.find_snapshot_dir(id, name)
+    }
+
     fn exec(&self, id: GuestId, cmd: &Cmd) -> Result<Output> {
         self.attach(id, cmd)
     }

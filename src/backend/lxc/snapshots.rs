@@ -87,11 +87,18 @@ impl LxcBackend {
         }
     }
 
-    /// Removes snapshots an interrupted `lxc-snapshot` left without a name.
+    /// Removes snapshots an interrupted `lxc-snapshot` left without a name; one killed before it
+    /// wrote the snapshot's config is a bare directory that `lxc-snapshot -d` cannot delete.
     pub(super) fn remove_unnamed_snapshots(&self, id: GuestId) -> Result<()> {
         for (dir, name) in self.snapshot_dirs(id)? {
-            if name.is_none() {
-                self.delete_snapshot_dir(id, dir)?;
+            let path = self.dir(id).join("snaps").join(&dir);
+            match (name, path.join("config").exists()) {
+                (Some(_), _) => {}
+                (None, true) => self.delete_snapshot_dir(id, dir)?,
+                (None, false) => {
+                    let path = path.display().to_string();
+                    self.runner.run(&Cmd::act(["rm", "-rf", "--", &path]))?;
+                }
             }
         }
         Ok(())

@@ -36,16 +36,31 @@ fn still_there(seen: &Seen, name: &str) -> Vec<Change> {
     vec![Change::missing("snapshot", name)]
 }
 
-/// Taken under this exact name, and not by an attempt that was interrupted.
+/// Taken under this exact name: before this step's attempts, or by an interrupted attempt that
+/// got to finish it (a complete snapshot other than the one before it), which is adopted rather
+/// than taken twice.
 fn exists(cx: &CtCx, at: &Attempt<'_>, name: &str) -> Result<bool, StepError> {
-    Ok(!at.intent.issued && cx.backend().snapshots(cx.id())?.iter().any(|s| s == name))
+    let (b, id) = (cx.backend(), cx.id());
+    if !b.snapshots(id)?.iter().any(|s| s == name) {
+        return Ok(false);
+    }
+    if !at.intent.issued {
+        return Ok(true);
+    }
+    let now = b.snapshot_identity(id, name)?;
+    Ok(now.is_some() && now != at.intent.snapshot_before)
 }
 
 fn take(cx: &CtCx, at: &mut Attempt<'_>, name: &str) -> Result<(), StepError> {
+    let (b, id) = (cx.backend(), cx.id());
     if at.intent.issued {
-        cx.backend().discard_partial_snapshots(cx.id())?;
+        b.discard_partial_snapshots(id)?;
     }
-    at.save(|i| i.issued = true)?;
-    cx.backend().snapshot(cx.id(), name)?;
+    let before = b.snapshot_identity(id, name)?;
+    at.save(|i| {
+        i.issued = true;
+        i.snapshot_before = before;
+    })?;
+    b.snapshot(id, name)?;
     Ok(())
 }

@@ -221,7 +221,7 @@ fn a_guest_stopped_by_an_interrupted_step_runs_again() {
         let intent = Intent {
             issued: true,
             was_running: Some(true),
-            token: None,
+            ..Intent::default()
         };
         engine.save_intent(&intent.encode()).unwrap();
         // ...and the process dies here, with the guest stopped for the snapshot.

@@ -266,3 +266,33 @@ fn scripts_run_again_only_when_what_they_read_changes() {
     assert_eq!(effects.matches("app ").count(), 1, "{effects}");
     assert_eq!(plan(&lab).0, Some(0));
 }
+
+/// A guest stopped after a failed run (a host reboot, say) is started again by the next run, which
+/// fails again only for the feature's own reason, and finishes once the feature is fixed: nobody
+/// has to run `phoenix start` by hand.
+#[test]
+fn a_guest_stopped_after_a_failure_is_started_by_the_next_run() {
+    let Some(lab) = Lab::new() else { return };
+    let a = lab.arg(950);
+    lab.fleet()
+        .template(950, "api")
+        .features(&["fails"])
+        .write();
+    lab.run_json(&["--all"]).expect(&lab, 1, &[(950, Failed)]);
+    lxc(&lab, "lxc-stop", &["-n", &a, "-k"]);
+
+    let run = lab.run_json(&["--all"]);
+    run.expect(&lab, 1, &[(950, Failed)]);
+    let error = run.guest(&lab, 950).error.clone().unwrap_or_default();
+    assert!(error.contains("exited with code 3"), "{error}");
+    assert!(lab.attach(950, &["true"]).status.success(), "started again");
+
+    lxc(&lab, "lxc-stop", &["-n", &a, "-k"]);
+    lab.fleet()
+        .template(950, "api")
+        .features(&["sleepy"])
+        .write();
+    lab.run_json(&["--all"])
+        .expect(&lab, 0, &[(950, Converged)]);
+    assert!(lab.attach(950, &["true"]).status.success());
+}

@@ -60,7 +60,10 @@ fn hint(e: &EngineError) -> String {
         EngineError::Corrupt { job, .. } => {
             format!(": `{}` clears it", reset_command(job))
         }
-        EngineError::Sled { .. } => ": its files are damaged; `phoenix state reset --all` moves them aside and keeps what can still be read".into(),
+        EngineError::Sled { .. } | EngineError::Damaged { .. } => {
+            ": `phoenix state reset --all` moves its files aside and keeps what can still be read"
+                .into()
+        }
         _ => String::new(),
     }
 }

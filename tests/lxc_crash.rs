@@ -223,3 +223,35 @@ fn a_run_killed_inside_a_snapshot_resumes_exactly() {
         .iter()
         .all(|p| !p.contains("lxc-snapshot")));
 }
+
+/// A state store whose sled files were scribbled over: `run` refuses it, naming the store and the
+/// command that recovers; `state reset --all` moves the damage aside and keeps the jobs; the next
+/// run converges without rebuilding anything.
+#[test]
+fn a_damaged_store_is_recovered_by_reset_then_a_clean_run() {
+    let Some(lab) = Lab::new() else { return };
+    lab.fleet().template(900, "base").write();
+    lab.run_json(&["--all"]).expect(&lab, 0, &[]);
+    let db = lab.path("state/db/db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    bytes[..64].fill(0xA5);
+    std::fs::write(&db, bytes).unwrap();
+
+    let out = lab.run(&["run", "--all"]);
+    assert_eq!(out.status.code(), Some(2), "{}", lab::text(&out));
+    let text = lab::text(&out);
+    assert!(text.contains(&lab.path("state").display().to_string()), "{text}");
+    assert!(text.contains("phoenix state reset --all"), "{text}");
+
+    let out = lab.run(&["state", "reset", "--all", "--yes"]);
+    assert!(out.status.success(), "{}", lab::text(&out));
+    assert!(lab::text(&out).contains("kept 1 job(s)"), "{}", lab::text(&out));
+    let run = lab.run_json(&["--all"]);
+    run.expect(&lab, 0, &[]);
+    assert!(
+        run.commands().all(|(cmd, mutating, _, _)| !mutating || !cmd.contains("tar")),
+        "nothing rebuilt: {run}"
+    );
+    assert_eq!(lab.containers(), ["900"]);
+    assert_eq!(lab.snapshots(900), ["final-form"]);
+}

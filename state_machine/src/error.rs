@@ -26,6 +26,9 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// Sled's files lost what the views beside them show was there.
+    #[error("state store {dir} is damaged: {detail}")]
+    Damaged { dir: PathBuf, detail: String },
     #[error("state store {dir}: {source}")]
     Sled {
         dir: PathBuf,

@@ -57,7 +57,7 @@ impl Store {
 /// Whether `e` says the store's files are damaged (rather than locked, or newer).
 fn damaged(e: &EngineError) -> bool {
     match e {
-        EngineError::Sled { .. } => true,
+        EngineError::Sled { .. } | EngineError::Damaged { .. } => true,
         EngineError::Corrupt { job, .. } => job == "(store format)",
         _ => false,
     }
@@ -100,13 +100,10 @@ fn move_aside(dir: &Path) -> Result<(Kept, Salvage), EngineError> {
     }
     kept.sort_by(|a, b| a.0.id.cmp(&b.0.id));
     lost.sort();
+    // The views go with the damaged files; the new store writes its own from what is restored.
     let moved_to = dir.join(format!("db.damaged-{}", crate::now_ms()));
     std::fs::rename(dir.join("db"), &moved_to).map_err(io)?;
-    // The views are rebuilt from what is restored.
-    let _ = std::fs::remove_file(views.join(".complete"));
-    for job in &lost {
-        let _ = std::fs::remove_file(views.join(format!("{}.view", crate::views::file_stem(job))));
-    }
+    std::fs::rename(&views, moved_to.join("views")).map_err(io)?;
     let salvage = Salvage {
         moved_to,
         kept: kept.iter().map(|(r, _)| r.id.clone()).collect(),

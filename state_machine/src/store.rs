@@ -148,6 +148,12 @@ impl Store {
                     });
                 }
             }
+            None if self.has_views() => {
+                return Err(EngineError::Damaged {
+                    dir: self.dir.clone(),
+                    detail: "its sled files hold nothing, but views of its jobs exist".into(),
+                })
+            }
             None => {
                 self.tree
                     .insert(META_FORMAT, codec::encode(&FORMAT_VERSION))
@@ -156,6 +162,13 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Whether a writer ever wrote a job's view here.
+    fn has_views(&self) -> bool {
+        std::fs::read_dir(self.dir.join("views")).is_ok_and(|mut d| {
+            d.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "view")))
+        })
     }
 
     /// Marks every started-but-unfinished step interrupted, and brings the reader views up to

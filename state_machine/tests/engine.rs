@@ -612,3 +612,19 @@ fn a_view_cut_short_is_unreadable_not_another_state() {
         _ => panic!("a torn view must be unreadable"),
     }
 }
+#[test]
+fn a_store_whose_sled_files_lost_everything_is_refused_until_salvaged() {
+    let dir = tempfile::tempdir().unwrap();
+    two_jobs(dir.path());
+    damage(dir.path(), Damage::Head);
+    match Store::open(dir.path(), opts("r2")) {
+        Err(e @ EngineError::Damaged { .. }) => {
+            assert!(e.to_string().contains("damaged"), "{e}")
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a store that lost its jobs must not open as a new one"),
+    }
+    let (store, _, salvage) = Store::open_or_salvage(dir.path(), opts("r3")).unwrap();
+    assert!(salvage.is_some());
+    assert!(store.job("lxc/950").unwrap().is_some());
+}

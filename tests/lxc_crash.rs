@@ -240,16 +240,24 @@ fn a_damaged_store_is_recovered_by_reset_then_a_clean_run() {
     let out = lab.run(&["run", "--all"]);
     assert_eq!(out.status.code(), Some(2), "{}", lab::text(&out));
     let text = lab::text(&out);
-    assert!(text.contains(&lab.path("state").display().to_string()), "{text}");
+    assert!(
+        text.contains(&lab.path("state").display().to_string()),
+        "{text}"
+    );
     assert!(text.contains("phoenix state reset --all"), "{text}");
 
     let out = lab.run(&["state", "reset", "--all", "--yes"]);
     assert!(out.status.success(), "{}", lab::text(&out));
-    assert!(lab::text(&out).contains("kept 1 job(s)"), "{}", lab::text(&out));
+    assert!(
+        lab::text(&out).contains("kept 1 job(s)"),
+        "{}",
+        lab::text(&out)
+    );
     let run = lab.run_json(&["--all"]);
     run.expect(&lab, 0, &[]);
     assert!(
-        run.commands().all(|(cmd, mutating, _, _)| !mutating || !cmd.contains("tar")),
+        run.commands()
+            .all(|(cmd, mutating, _, _)| !mutating || !cmd.contains("tar")),
         "nothing rebuilt: {run}"
     );
     assert_eq!(lab.containers(), ["900"]);

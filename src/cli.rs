@@ -257,10 +257,10 @@ pub struct RunOptions {
     /// Guests converging at once [default: 2 per core, 2 to 8]
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: Option<u16>,
-    /// Create/clone/snapshot operations at once per storage pool (Proxmox locks time out under
-    /// parallel clones)
-    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub clone_jobs: u16,
+    /// Create/clone/snapshot operations at once per storage pool [default: 1 on Proxmox, whose
+    /// storage locks time out under parallel clones; no limit on plain LXC]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub clone_jobs: Option<u16>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -354,7 +354,7 @@ impl RunOptions {
             fail_fast: self.fail_fast,
             step_timeout: std::time::Duration::from_secs(self.step_timeout),
             jobs: self.jobs.map(usize::from),
-            clone_jobs: usize::from(self.clone_jobs),
+            clone_jobs: self.clone_jobs.map(usize::from),
         }
     }
 }

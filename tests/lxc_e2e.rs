@@ -350,3 +350,34 @@ fn scripts_run_over_ssh_into_the_guest() {
     run.expect(&lab, 0, &[]);
     assert_eq!(run.summary.mutating_commands, 0);
 }
+
+/// Containers made from one tarball share one unpacked image as the lower layer of their overlay
+/// rootfs; the image goes when the last container that uses it is deleted.
+#[test]
+fn containers_from_one_tarball_share_an_image_that_goes_with_the_last() {
+    let Some(lab) = Lab::new() else { return };
+    lab.fleet()
+        .template(900, "one")
+        .template(901, "two")
+        .write();
+    lab.run_json(&["--all"]).expect(&lab, 0, &[]);
+    let images = lab.path("lxc/.phoenix-images");
+    let unpacked: Vec<_> = std::fs::read_dir(&images)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("rootfs").is_dir())
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(unpacked.len(), 1, "{unpacked:?}");
+    for id in [900, 901] {
+        let cfg =
+            std::fs::read_to_string(lab.path(&format!("lxc/{}/config", lab.arg(id)))).unwrap();
+        let lower = format!("overlay:{}/rootfs:", unpacked[0].display());
+        assert!(cfg.contains(&lower), "{id}: {cfg}");
+    }
+    let (a, b) = (lab.arg(900), lab.arg(901));
+    assert!(lab.run(&["delete", "--yes", &a]).status.success());
+    assert!(unpacked[0].exists(), "901 still uses it");
+    assert!(lab.run(&["delete", "--yes", &b]).status.success());
+    assert!(!unpacked[0].exists(), "pruned with the last container");
+}

@@ -131,6 +131,7 @@ impl Hypervisor for MemoryBackend {
             resize_rootfs: false,
             templates: false,
             vms: false,
+            storage_locks: true,
         }
     }
 

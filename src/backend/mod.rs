@@ -140,6 +140,9 @@ pub struct Capabilities {
     pub templates: bool,
     /// Whether it builds VMs (the `qm` lifecycle). No backend does yet.
     pub vms: bool,
+    /// Whether creates, clones and snapshots take storage locks that time out when many run at
+    /// once (Proxmox): then they are limited per storage pool by default.
+    pub storage_locks: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -60,9 +60,13 @@ impl std::str::FromStr for BackendKind {
 #[derive(Debug, Clone, Copy)]
 pub enum Purpose {
     /// A run: Phoenix's guest key at hand, `clone_jobs` create/clone/snapshot operations at once
-    /// per storage pool, and in a dry run mutating commands only reported. The caller opens the
-    /// store ([`open_store`]) once its checks have passed.
-    Run { dry_run: bool, clone_jobs: usize },
+    /// per storage pool (by default 1 where the backend's storage locks need it, else no limit),
+    /// and in a dry run mutating commands only reported. The caller opens the store
+    /// ([`hold_store`]) once its checks have passed.
+    Run {
+        dry_run: bool,
+        clone_jobs: Option<usize>,
+    },
     /// Operations on single guests (start, stop, status, delete): no store, no guest key.
     Guests,
 }
@@ -77,7 +81,7 @@ pub fn session(opts: &Options, fleet: Fleet, purpose: Purpose) -> Result<Session
             dry_run,
             clone_jobs,
         } => (dry_run, clone_jobs),
-        Purpose::Guests => (false, 1),
+        Purpose::Guests => (false, None),
     };
     let runner = runner(opts, &fleet, host.as_deref(), dry_run)?;
     let backend = backend(opts, &fleet, host.as_deref(), runner.clone())?;
@@ -86,6 +90,12 @@ pub fn session(opts: &Options, fleet: Fleet, purpose: Purpose) -> Result<Session
         Purpose::Guests => None,
     };
     let features = super::load::features(opts, &fleet);
+    let limits = PoolLimits::new(clone_jobs.unwrap_or(
+        match backend.capabilities().storage_locks {
+            true => 1,
+            false => usize::MAX,
+        },
+    ));
     Ok(Session {
         fleet,
         graph,
@@ -95,7 +105,7 @@ pub fn session(opts: &Options, fleet: Fleet, purpose: Purpose) -> Result<Session
         store: None,
         state_dir: opts.state_dir.clone(),
         cancel: AtomicBool::new(false),
-        limits: PoolLimits::new(clone_jobs),
+        limits,
         guest_ssh,
         found: OnceLock::new(),
     })

@@ -55,7 +55,7 @@ pub fn run(opts: &Options, targets: &[GuestId]) -> Result<Plan> {
     let fleet = load::checked(opts)?;
     let purpose = Purpose::Run {
         dry_run: true,
-        clone_jobs: 1,
+        clone_jobs: None,
     };
     let session = connect::session(opts, fleet, purpose)?;
     let order = session

@@ -27,7 +27,8 @@ pub struct RunRequest {
     pub step_timeout: Duration,
     /// Guests at once (`None`: [`scheduler::default_jobs`]).
     pub jobs: Option<usize>,
-    pub clone_jobs: usize,
+    /// Create/clone/snapshot operations at once per storage pool (`None`: the backend's default).
+    pub clone_jobs: Option<usize>,
 }
 
 impl RunRequest {
@@ -40,7 +41,7 @@ impl RunRequest {
             fail_fast: false,
             step_timeout: Duration::from_secs(1800),
             jobs: None,
-            clone_jobs: 1,
+            clone_jobs: None,
         }
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod config_file;
 mod exec;
+mod images;
 mod rootfs;
 mod sections;
 mod settings;
@@ -35,6 +36,9 @@ pub struct LxcBackend {
     path: PathBuf,
     cgroup: CgroupVersion,
     memsw: bool,
+    /// Held while an image is looked up or unpacked: containers created in parallel from one
+    /// tarball unpack it once.
+    image_lock: std::sync::Mutex<()>,
 }
 
 impl LxcBackend {
@@ -44,6 +48,7 @@ impl LxcBackend {
             path: lxc_path.to_path_buf(),
             cgroup: CgroupVersion::detect(),
             memsw: Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists(),
+            image_lock: std::sync::Mutex::new(()),
         }
     }
 
@@ -124,6 +129,7 @@ impl Hypervisor for LxcBackend {
             resize_rootfs: false,
             templates: false,
             vms: false,
+            storage_locks: false,
         }
     }
 
@@ -224,7 +230,7 @@ impl Hypervisor for LxcBackend {
         argv.extend(["-f".into(), "-s".into()]);
         self.runner
             .run(&Cmd::act(argv).timeout(Duration::from_secs(300)))?;
-        Ok(())
+        self.prune_images()
     }
 
     fn snapshots(&self, id: GuestId) -> Result<Vec<String>> {

@@ -16,44 +16,29 @@ impl LxcBackend {
         self.path.join(format!(".phoenix-new-{id}"))
     }
 
-    /// Extracts `template` into a staging directory, writes the config, and renames it into
-    /// place: a crash leaves no container behind, only a staging directory the redo removes.
+    /// Makes the container from `template` in a staging directory and renames it into place: a
+    /// crash leaves no container behind, only a staging directory the redo removes. Its rootfs is
+    /// an overlay of the template's shared image ([`super::images`]) where the kernel has
+    /// overlayfs, else an extraction of its own.
     pub(super) fn create_from_template(&self, ct: &Container, template: &Path) -> Result<()> {
         let id = ct.base.id;
         let staging = self.staging(id);
-        let rootfs = staging.join("rootfs");
-        let compression = match template.extension().and_then(|e| e.to_str()) {
-            Some("zst") => "--zstd",
-            Some("xz") => "--xz",
-            Some("gz" | "tgz") => "--gzip",
-            _ => {
-                return Err(BackendError::Invalid(format!(
-                    "template {} is not .tar.zst, .tar.xz or .tar.gz",
-                    template.display()
-                )))
+        let final_dir = self.dir(id);
+        let rootfs = match Self::overlay_available() {
+            true => {
+                let image = self.image(template)?;
+                let delta = staging.join("delta0");
+                self.runner
+                    .run(&Cmd::act(["mkdir", "-p", &delta.display().to_string()]))?;
+                format!("overlay:{}:{}/delta0", image.display(), final_dir.display())
+            }
+            false => {
+                self.extract(template, &staging.join("rootfs"))?;
+                format!("dir:{}/rootfs", final_dir.display())
             }
         };
-        self.runner
-            .run(&Cmd::act(["mkdir", "-p", &rootfs.display().to_string()]))?;
-        self.runner.run(
-            &Cmd::act([
-                "tar",
-                compression,
-                "--numeric-owner",
-                "--xattrs",
-                "--xattrs-include=*",
-                "--acls",
-                "-xpf",
-                &template.display().to_string(),
-                "-C",
-                &rootfs.display().to_string(),
-            ])
-            .timeout(Duration::from_secs(900)),
-        )?;
-        let final_dir = self.dir(id);
         let config = format!(
-            "# Managed by Phoenix: sections between phoenix:begin/end markers are rewritten on every run.\nlxc.rootfs.path = dir:{}/rootfs\nlxc.include = /usr/share/lxc/config/common.conf\nlxc.arch = linux64\nlxc.uts.name = {id}\n",
-            final_dir.display(),
+            "# Managed by Phoenix: sections between phoenix:begin/end markers are rewritten on every run.\nlxc.rootfs.path = {rootfs}\nlxc.include = /usr/share/lxc/config/common.conf\nlxc.arch = linux64\nlxc.uts.name = {id}\n",
         );
         self.write_file(&staging.join("config"), config.as_bytes())?;
         self.runner.run(&Cmd::act([

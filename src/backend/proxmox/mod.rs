@@ -129,6 +129,7 @@ impl Hypervisor for ProxmoxBackend {
             resize_rootfs: true,
             templates: true,
             vms: false,
+            storage_locks: true,
         }
     }
 

@@ -65,6 +65,14 @@ pub fn lines(have: &[String], want: &[String], sep: char) -> Vec<Change> {
         }
     }
     out.extend(gone.into_iter().map(|(k, v)| Change::new(k, Some(v), None)));
+    // The same lines in another order or number (the order of device rules matters).
+    if out.is_empty() && have != want {
+        out.push(Change::new(
+            "order of lines",
+            Some(have.join("; ")),
+            Some(want.join("; ")),
+        ));
+    }
     out
 }
 
@@ -101,5 +109,9 @@ mod tests {
             ]
         );
         assert!(lines(&want, &want, '=').is_empty());
+        let reordered = v(&["a = 1", "b = 2"]);
+        let changes = lines(&reordered, &v(&["b = 2", "a = 1"]), '=');
+        assert_eq!(changes[0].key, "order of lines");
+        assert_eq!(lines(&v(&["a = 1", "a = 1"]), &v(&["a = 1"]), '=').len(), 1);
     }
 }

@@ -576,8 +576,9 @@ const HOST_PROGRAM_KEYS: &[&str] = &[
     "lxc.include",
 ];
 
-/// An `lxc_options` line that runs nothing on the host, unless the container allows host hooks
-/// (`"allow_host_hooks": true`).
+/// An `lxc_options` line that names no program for the host to run (nor a config file to read),
+/// unless the container allows host hooks (`"allow_host_hooks": true`). Other lines with host
+/// reach (mounts, devices, capabilities) stay allowed: GPU passthrough needs them.
 fn host_safe(n: Node<'_>, allowed: bool) -> Option<String> {
     let line = n.token(Token::ConfigLine)?;
     let key = line.split([':', '=']).next().unwrap_or_default().trim();

@@ -166,10 +166,15 @@ impl Runner for LocalRunner {
                     pause = (pause * 2).min(Duration::from_millis(5));
                 }
                 Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    if let Some(l) = ledger {
+                        l.ended(child.id());
+                    }
                     return Err(ExecError::Spawn {
                         cmd: shown,
                         source: e,
-                    })
+                    });
                 }
             }
         };

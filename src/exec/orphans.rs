@@ -18,9 +18,11 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Starts a fresh list (the caller holds the store, and has ended what an earlier one left).
+    /// Starts a fresh list (the caller holds the store, and has ended what an earlier one left),
+    /// headed by this boot's id: a list from before a reboot names no live process.
     pub fn open(state_dir: &Path) -> std::io::Result<Ledger> {
-        let file = std::fs::File::create(state_dir.join(FILE))?;
+        let mut file = std::fs::File::create(state_dir.join(FILE))?;
+        file.write_all(format!("boot {}\n", boot_id()).as_bytes())?;
         Ok(Ledger {
             file: Mutex::new(file),
         })
@@ -28,8 +30,10 @@ impl Ledger {
 
     /// Group `pid` (led by the command just spawned) runs.
     pub fn started(&self, pid: u32) {
-        let since = Proc::read(pid).map_or(0, |p| p.start);
-        self.append(&format!("+ {pid} {since}\n"));
+        // A leader gone already has nothing left to end that can be told from another's.
+        if let Some(leader) = Proc::read(pid) {
+            self.append(&format!("+ {pid} {}\n", leader.start));
+        }
     }
 
     /// Group `pid`'s leader has ended.
@@ -46,15 +50,16 @@ impl Ledger {
     }
 }
 
-/// Ends the process groups a killed run left running (listed in `state_dir`, not crossed off,
-/// and alive with processes started since), and says what each was.
+/// Ends the process groups a killed run left running (listed in `state_dir` in this boot, not
+/// crossed off, and still theirs), and says what each was.
 pub fn end_left_over(state_dir: &Path) -> Vec<String> {
     let path: PathBuf = state_dir.join(FILE);
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Vec::new();
     };
     let mut ended = Vec::new();
-    for (pgid, since) in still_listed(&text) {
+    let this_boot = text.lines().next() == Some(&format!("boot {}", boot_id()));
+    for (pgid, since) in still_listed(&text).into_iter().filter(|_| this_boot) {
         let members = members(pgid, since);
         if members.is_empty() {
             continue;
@@ -78,8 +83,9 @@ fn still_listed(text: &str) -> Vec<(u32, u64)> {
         let (sign, pid) = (f.next(), f.next().and_then(|p| p.parse::<u32>().ok()));
         match (sign, pid) {
             (Some("+"), Some(pid)) => {
-                let since = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-                live.push((pid, since));
+                if let Some(since) = f.next().and_then(|s| s.parse().ok()) {
+                    live.push((pid, since));
+                }
             }
             (Some("-"), Some(pid)) => live.retain(|(p, _)| *p != pid),
             _ => {}
@@ -88,23 +94,34 @@ fn still_listed(text: &str) -> Vec<(u32, u64)> {
     live
 }
 
-/// The processes of group `pgid` started no earlier than its leader was (so not a later group
-/// that reuses the number).
+/// The processes of the group `pgid` whose leader started at `since`. While its leader lives,
+/// it is that group only if the leader's start time is `since`; once the leader is gone, the
+/// kernel does not hand the number out again while any member lives, so the members are its.
 fn members(pgid: u32, since: u64) -> Vec<Proc> {
+    if Proc::read(pgid).is_some_and(|leader| leader.start != since) {
+        return Vec::new();
+    }
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter_map(Proc::read)
-        .filter(|p| p.pgrp == pgid && p.start >= since)
+        .filter(|p| p.pgrp == pgid)
         .collect()
 }
 
+/// This boot's id (empty where the kernel does not say).
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
 fn kill_group(pgid: u32, members: &[Proc]) {
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pgid}")])
-        .stderr(std::process::Stdio::null())
-        .status();
+    // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
+    unsafe {
+        libc::kill(-(pgid as libc::pid_t), libc::SIGKILL);
+    }
     // Gone once reaped by whoever is their parent now; wait a little for that.
     let deadline = Instant::now() + Duration::from_secs(5);
     while members
@@ -172,9 +189,30 @@ mod tests {
     #[test]
     fn crossed_off_groups_are_not_listed() {
         assert_eq!(
-            still_listed("+ 10 5\n+ 11 6\n- 10\nbroken\n+ 12\n"),
-            [(11, 6), (12, 0)]
+            still_listed("boot x\n+ 10 5\n+ 11 6\n- 10\nbroken\n+ 12\n"),
+            [(11, 6)]
         );
+    }
+
+    /// A group whose number now belongs to another leader is not ended; nor is a list from
+    /// another boot.
+    #[test]
+    fn another_group_with_the_number_or_another_boot_is_left_alone() {
+        let mut other = std::process::Command::new("sleep")
+            .arg("300")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let start = Proc::read(other.id()).unwrap().start;
+        assert!(members(other.id(), start + 1).is_empty(), "another leader");
+        assert_eq!(members(other.id(), start).len(), 1);
+        let dir = tempfile::tempdir().unwrap();
+        let list = format!("boot not-this-one\n+ {} {start}\n", other.id());
+        std::fs::write(dir.path().join(FILE), list).unwrap();
+        assert!(end_left_over(dir.path()).is_empty());
+        assert!(other.try_wait().unwrap().is_none(), "still running");
+        let _ = other.kill();
+        let _ = other.wait();
     }
 
     /// A group a "killed run" left (its leader and a grandchild still running) is ended; one
@@ -201,9 +239,10 @@ mod tests {
         assert!(ended[0].contains("sleep"), "{ended:?}");
         assert!(left.wait().unwrap().code().is_none(), "killed");
         assert!(finished.try_wait().unwrap().is_none(), "still running");
-        assert!(members(finished.id(), 0).len() >= 2);
+        let since = Proc::read(finished.id()).unwrap().start;
+        assert!(members(finished.id(), since).len() >= 2);
         assert!(!dir.path().join(FILE).exists());
-        kill_group(finished.id(), &members(finished.id(), 0));
+        kill_group(finished.id(), &members(finished.id(), since));
         let _ = finished.wait();
     }
 }

@@ -96,7 +96,12 @@ fn guest(
     let label = job.label();
     let record = match reader.job(&label.job_id) {
         Some(ReadOutcome::Ok(view)) => Some(view.record),
-        _ => None,
+        Some(ReadOutcome::Unreadable { detail, .. }) => {
+            let fix = crate::error::reset_command(&label.job_id);
+            let message = format!("its recorded state is unreadable ({detail}); `{fix}` clears it");
+            return vec![error(label, message)];
+        }
+        None => None,
     };
     let steps = job.table().steps.len();
     match drift::find(&job, record.as_ref(), true) {

@@ -4,17 +4,20 @@
 //! went. Damage shows as a sled error, or as sled having recovered to an older state than the
 //! views hold (sled takes a damaged log for a torn tail and drops what follows; the views are
 //! written after each flush of sled, so they are never legitimately ahead of it).
+//!
+//! The lock is held from the check to the end. The views stay in place (a copy goes with the
+//! damaged files) and the new store records its format last, so a salvage cut short leaves a
+//! store that reads as damaged and is salvaged again from the same views.
 
-use crate::lock::{self, Acquired};
 use crate::record::JobRecord;
-use crate::views::{job_from_stem, read_view};
+use crate::views::{file_stem, job_from_stem, read_view};
 use crate::{EngineError, Event, OpenOptions, OpenReport, Store};
 use std::path::{Path, PathBuf};
 
 /// What [`Store::open_or_salvage`] did to a damaged store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Salvage {
-    /// Where the damaged sled files are now.
+    /// Where the damaged sled files (and a copy of the views) are now.
     pub moved_to: PathBuf,
     /// Jobs kept (their views were whole).
     pub kept: Vec<String>,
@@ -28,28 +31,46 @@ impl Store {
         dir: &Path,
         opts: OpenOptions,
     ) -> Result<(Store, OpenReport, Option<Salvage>), EngineError> {
+        let (guard, stale) = Store::lock(dir)?;
         // Checked before recovery, which would write what it found into the views.
-        match Store::open_unrecovered(dir, opts.clone()) {
-            Ok((store, stale)) => match store.read_all().and_then(|()| store.behind_views()) {
-                Ok(false) => {
-                    let report = store.recovered(stale)?;
-                    return Ok((store, report, None));
-                }
-                Ok(true) => drop(store),
-                Err(e) if damaged(&e) => drop(store),
-                Err(e) => return Err(e),
-            },
+        let store = Store::open_locked(dir, opts.clone(), guard)?;
+        let damage = store
+            .check_format()
+            .and_then(|()| store.read_all())
+            .and_then(|()| store.behind_views());
+        match damage {
+            Ok(false) => {
+                let report = store.recovered(stale)?;
+                return Ok((store, report, None));
+            }
+            Ok(true) => {}
             Err(e) if damaged(&e) => {}
             Err(e) => return Err(e),
         }
-        let (kept, salvage) = move_aside(dir)?;
-        let (store, _) = Store::open(dir, opts.clone())?;
+        let guard = store.into_lock();
+        let io = |source| EngineError::Io {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        let (kept, lost) = whole_views(dir).map_err(io)?;
+        let moved_to = dir.join(format!("db.damaged-{}", crate::now_ms()));
+        std::fs::rename(dir.join("db"), &moved_to).map_err(io)?;
+        copy_dir(&dir.join("views"), &moved_to.join("views")).map_err(io)?;
+        let store = Store::open_locked(dir, opts, guard)?;
         for (rec, events) in &kept {
             store.restore(rec, events)?;
         }
-        drop(store);
-        // Opened once more, so that what was in progress is marked interrupted.
-        let (store, report) = Store::open(dir, opts)?;
+        store.mark_format()?;
+        for job in &lost {
+            let _ =
+                std::fs::remove_file(dir.join("views").join(format!("{}.view", file_stem(job))));
+        }
+        let report = store.recovered(stale)?;
+        let salvage = Salvage {
+            moved_to,
+            kept: kept.iter().map(|(r, _)| r.id.clone()).collect(),
+            lost,
+        };
         Ok((store, report, Some(salvage)))
     }
 }
@@ -65,25 +86,11 @@ fn damaged(e: &EngineError) -> bool {
 
 type Kept = Vec<(JobRecord, Vec<Event>)>;
 
-/// Under the store's lock: reads every whole view, and moves the sled files aside.
-fn move_aside(dir: &Path) -> Result<(Kept, Salvage), EngineError> {
-    let io = |source| EngineError::Io {
-        dir: dir.to_path_buf(),
-        source,
-    };
-    let _guard = match lock::acquire(&dir.join("lock")).map_err(io)? {
-        Acquired::Held { guard, .. } => guard,
-        Acquired::Busy(holder) => {
-            return Err(EngineError::Locked {
-                dir: dir.to_path_buf(),
-                holder,
-            })
-        }
-    };
+/// The jobs whose views are whole (record and journal), and those whose views are not.
+fn whole_views(dir: &Path) -> std::io::Result<(Kept, Vec<String>)> {
     let (mut kept, mut lost) = (Vec::new(), Vec::new());
-    let views = dir.join("views");
-    for entry in std::fs::read_dir(&views).map_err(io)? {
-        let path = entry.map_err(io)?.path();
+    for entry in std::fs::read_dir(dir.join("views"))? {
+        let path = entry?.path();
         let Some(stem) = path
             .file_name()
             .and_then(|n| n.to_str()?.strip_suffix(".view"))
@@ -100,14 +107,16 @@ fn move_aside(dir: &Path) -> Result<(Kept, Salvage), EngineError> {
     }
     kept.sort_by(|a, b| a.0.id.cmp(&b.0.id));
     lost.sort();
-    // The views go with the damaged files; the new store writes its own from what is restored.
-    let moved_to = dir.join(format!("db.damaged-{}", crate::now_ms()));
-    std::fs::rename(dir.join("db"), &moved_to).map_err(io)?;
-    std::fs::rename(&views, moved_to.join("views")).map_err(io)?;
-    let salvage = Salvage {
-        moved_to,
-        kept: kept.iter().map(|(r, _)| r.id.clone()).collect(),
-        lost,
-    };
-    Ok((kept, salvage))
+    Ok((kept, lost))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
 }

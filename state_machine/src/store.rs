@@ -70,36 +70,61 @@ impl Store {
         dir: &Path,
         opts: OpenOptions,
     ) -> Result<(Store, Option<Holder>), EngineError> {
+        let (guard, stale) = Store::lock(dir)?;
+        let store = Store::open_locked(dir, opts, guard)?;
+        store.check_format()?;
+        Ok((store, stale))
+    }
+
+    /// Closes sled and hands back the writer lock, still held.
+    pub(crate) fn into_lock(self) -> LockGuard {
+        let Store {
+            db, tree, _lock, ..
+        } = self;
+        drop(tree);
+        drop(db);
+        _lock
+    }
+
+    /// Takes the store's writer lock (the previous holder, when it died holding it).
+    pub(crate) fn lock(dir: &Path) -> Result<(LockGuard, Option<Holder>), EngineError> {
         let io = |source| EngineError::Io {
             dir: dir.to_path_buf(),
             source,
         };
         std::fs::create_dir_all(dir).map_err(io)?;
-        let (guard, stale) = match lock::acquire(&dir.join("lock")).map_err(io)? {
-            Acquired::Held { guard, stale } => (guard, stale),
-            Acquired::Busy(holder) => {
-                return Err(EngineError::Locked {
-                    dir: dir.to_path_buf(),
-                    holder,
-                })
-            }
-        };
+        match lock::acquire(&dir.join("lock")).map_err(io)? {
+            Acquired::Held { guard, stale } => Ok((guard, stale)),
+            Acquired::Busy(holder) => Err(EngineError::Locked {
+                dir: dir.to_path_buf(),
+                holder,
+            }),
+        }
+    }
+
+    /// Opens sled and the views under a lock already held; the format is not checked.
+    pub(crate) fn open_locked(
+        dir: &Path,
+        opts: OpenOptions,
+        guard: LockGuard,
+    ) -> Result<Store, EngineError> {
         let db = open_sled(&dir.join("db")).map_err(|source| EngineError::Sled {
             dir: dir.to_path_buf(),
             source,
         })?;
         let tree = (*db).clone();
-        let views = Views::create(&dir.join("views")).map_err(io)?;
-        let store = Store {
+        let views = Views::create(&dir.join("views")).map_err(|source| EngineError::Io {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        Ok(Store {
             dir: dir.to_path_buf(),
             db,
             tree,
             views,
             opts,
             _lock: guard,
-        };
-        store.check_format()?;
-        Ok((store, stale))
+        })
     }
 
     /// Marks what a dead writer left started as interrupted and brings the views up to date.
@@ -127,7 +152,7 @@ impl Store {
         }
     }
 
-    fn check_format(&self) -> Result<(), EngineError> {
+    pub(crate) fn check_format(&self) -> Result<(), EngineError> {
         match self.tree.get(META_FORMAT).map_err(|e| self.sled_err(e))? {
             Some(v) => {
                 let found = match codec::decode::<u16>(&v) {
@@ -154,14 +179,18 @@ impl Store {
                     detail: "its sled files hold nothing, but views of its jobs exist".into(),
                 })
             }
-            None => {
-                self.tree
-                    .insert(META_FORMAT, codec::encode(&FORMAT_VERSION))
-                    .map_err(|e| self.sled_err(e))?;
-                self.flush()?;
-            }
+            None => self.mark_format()?,
         }
         Ok(())
+    }
+
+    /// Records the format of a new store (a salvage does it last: until then the store reads
+    /// as damaged, and a salvage cut short is done again).
+    pub(crate) fn mark_format(&self) -> Result<(), EngineError> {
+        self.tree
+            .insert(META_FORMAT, codec::encode(&FORMAT_VERSION))
+            .map_err(|e| self.sled_err(e))?;
+        self.flush()
     }
 
     /// Whether a writer ever wrote a job's view here.
@@ -483,8 +512,10 @@ impl Store {
         Ok(out)
     }
 
-    /// Deletes a job's record and journal without reading them.
+    /// Deletes a job's record and journal without reading them. The view goes first: a view
+    /// left without a record would read as sled having lost it.
     pub fn remove(&self, id: &str) -> Result<(), EngineError> {
+        self.views.remove(id);
         let mut batch = sled::Batch::default();
         batch.remove(record_key(id));
         batch.remove(inflight_key(id));
@@ -493,9 +524,7 @@ impl Store {
             batch.remove(key);
         }
         self.tree.apply_batch(batch).map_err(|e| self.sled_err(e))?;
-        self.flush()?;
-        self.views.remove(id);
-        Ok(())
+        self.flush()
     }
 
     /// Puts back a job's record and journal as they were (salvaging a damaged store): a record

@@ -22,11 +22,12 @@ impl LxcBackend {
     }
 
     pub(super) fn push_file(&self, id: GuestId, data: &[u8], path: &str, mode: u32) -> Result<()> {
-        // The script is constant; the path and mode travel as positional arguments.
+        // The script is constant; the path and mode travel as positional arguments. Written
+        // beside and renamed into place: a script still running from the old file keeps it.
         let cmd = Cmd::act([
             "/bin/sh",
             "-c",
-            "mkdir -p -- \"$(dirname -- \"$1\")\" && cat > \"$1\" && chmod \"$2\" \"$1\"",
+            "mkdir -p -- \"$(dirname -- \"$1\")\" && cat > \"$1.phoenix-tmp\" && chmod \"$2\" \"$1.phoenix-tmp\" && mv -f -- \"$1.phoenix-tmp\" \"$1\"",
             "sh",
             path,
             &format!("{mode:o}"),

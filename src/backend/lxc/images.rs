@@ -1,10 +1,10 @@
 //! Unpacked template images, so that a container made from a tarball is a copy-on-write overlay
 //! of one shared, read-only rootfs instead of a fresh extraction. Images live in
 //! `<lxc-path>/.phoenix-images/<digest>/rootfs`, keyed by the tarball's sha256 (remembered beside
-//! them per path, size and modification time, so a tarball is hashed once). An image is unpacked
-//! into a temporary directory and renamed into place; one left half-unpacked by a killed run is
-//! removed by the next. An image no container (or snapshot) uses any more is removed when a
-//! container is destroyed.
+//! them per path, size, inode and times, so a tarball is hashed once). An image is unpacked into a
+//! temporary directory, marked complete, and renamed into place; one left half-unpacked (or
+//! half-removed) by a killed run is removed by the next. An image no container (or snapshot) uses
+//! any more is removed when a container is destroyed.
 
 use super::LxcBackend;
 use crate::backend::{BackendError, Result};
@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const DIR: &str = ".phoenix-images";
+/// Written last into an unpacked image: only an image that has it is used.
+const COMPLETE: &str = "complete";
 
 impl LxcBackend {
     fn images(&self) -> PathBuf {
@@ -30,7 +32,7 @@ impl LxcBackend {
         let digest = self.template_digest(template)?;
         let image = self.images().join(&digest);
         let _one_at_a_time = self.image_lock.lock().unwrap_or_else(|p| p.into_inner());
-        if image.join("rootfs").is_dir() {
+        if image.join(COMPLETE).is_file() {
             return Ok(image.join("rootfs"));
         }
         self.remove_half_unpacked(&digest)?;
@@ -38,12 +40,8 @@ impl LxcBackend {
             .images()
             .join(format!(".tmp-{digest}-{}", std::process::id()));
         self.extract(template, &tmp.join("rootfs"))?;
-        self.runner.run(&Cmd::act([
-            "mv",
-            "-T",
-            &tmp.display().to_string(),
-            &image.display().to_string(),
-        ]))?;
+        self.write_file(&tmp.join(COMPLETE), b"")?;
+        self.rename(&tmp, &image)?;
         Ok(image.join("rootfs"))
     }
 
@@ -80,25 +78,30 @@ impl LxcBackend {
         Ok(())
     }
 
-    /// The tarball's sha256, remembered per path, size and modification time.
+    /// The tarball's sha256, remembered per path, size, inode and times.
     fn template_digest(&self, template: &Path) -> Result<String> {
-        let meta = std::fs::metadata(template).map_err(BackendError::io(template))?;
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
-        let stamp = format!("{} {} {mtime}", template.display(), meta.len());
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(template).map_err(BackendError::io(template))?;
+        // The change time too: a copy that keeps the size and modification time gets a new one.
+        let stamp = format!(
+            "{} {} {} {}.{} {}.{}",
+            template.display(),
+            m.len(),
+            m.ino(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec()
+        );
         let memo = self.images().join(format!(
             "{}.digest",
             &crate::digest::hex(stamp.as_bytes())[..16]
         ));
-        if let Some(digest) = std::fs::read_to_string(&memo).ok().and_then(|m| {
-            m.strip_prefix(&format!("{stamp}\n"))?
-                .split_whitespace()
-                .next()
-                .map(String::from)
-        }) {
+        let remembered = std::fs::read_to_string(&memo).ok().and_then(|m| {
+            let digest = m.strip_prefix(&format!("{stamp}\n"))?.trim();
+            (digest.len() == 64).then(|| digest.to_string())
+        });
+        if let Some(digest) = remembered {
             return Ok(digest);
         }
         let out = self.runner.run(
@@ -110,47 +113,49 @@ impl LxcBackend {
             .split_whitespace()
             .next()
             .filter(|d| d.len() == 64)
+            .map(String::from)
             .ok_or_else(|| {
                 BackendError::Invalid(format!("sha256sum {}: no digest", template.display()))
-            })?
-            .to_string();
+            })?;
         let dir = self.images().display().to_string();
         self.runner.run(&Cmd::act(["mkdir", "-p", &dir]))?;
         self.write_file(&memo, format!("{stamp}\n{digest}\n").as_bytes())?;
         Ok(digest)
     }
 
-    /// Removes what a killed run left of unpacking this image.
+    /// Removes what a killed run left of unpacking or removing this image.
     fn remove_half_unpacked(&self, digest: &str) -> Result<()> {
         let Ok(entries) = std::fs::read_dir(self.images()) else {
             return Ok(());
         };
+        let ours = [format!(".tmp-{digest}-"), format!(".trash-{digest}")];
         for e in entries.flatten() {
-            if e.file_name()
-                .to_str()
-                .is_some_and(|n| n.starts_with(&format!(".tmp-{digest}-")))
-            {
-                self.runner.run(&Cmd::act([
-                    "rm",
-                    "-rf",
-                    "--one-file-system",
-                    "--",
-                    &e.path().display().to_string(),
-                ]))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if ours.iter().any(|p| name.starts_with(p.as_str())) {
+                self.remove_dir(&e.path())?;
             }
+        }
+        let image = self.images().join(digest);
+        if image.exists() {
+            self.remove_dir(&image)?;
         }
         Ok(())
     }
 
-    /// Removes the images that no container or snapshot under the LXC path uses.
+    /// Removes the images that no container or snapshot under the LXC path uses. Each is renamed
+    /// out of use before it is deleted, so that a removal cut short leaves no image that looks
+    /// whole; where any config cannot be read, nothing is removed.
     pub(super) fn prune_images(&self) -> Result<()> {
+        let _one_at_a_time = self.image_lock.lock().unwrap_or_else(|p| p.into_inner());
         let Ok(entries) = std::fs::read_dir(self.images()) else {
             return Ok(());
         };
-        let used = self.rootfs_paths();
+        let Some(used) = self.rootfs_paths() else {
+            tracing::warn!("an LXC config could not be read; no image is pruned");
+            return Ok(());
+        };
         for e in entries.flatten() {
-            let path = e.path();
-            let name = e.file_name().to_string_lossy().into_owned();
+            let (path, name) = (e.path(), e.file_name().to_string_lossy().into_owned());
             if name.starts_with('.') || !path.is_dir() {
                 continue;
             }
@@ -158,39 +163,45 @@ impl LxcBackend {
             if used.iter().any(|u| u.contains(&rootfs)) {
                 continue;
             }
-            self.runner.run(&Cmd::act([
-                "rm",
-                "-rf",
-                "--one-file-system",
-                "--",
-                &path.display().to_string(),
-            ]))?;
+            let trash = self.images().join(format!(".trash-{name}"));
+            self.rename(&path, &trash)?;
+            self.remove_dir(&trash)?;
         }
         Ok(())
     }
 
-    /// The `lxc.rootfs.path` of every container and snapshot under the LXC path.
-    fn rootfs_paths(&self) -> Vec<String> {
+    fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+        let (from, to) = (from.display().to_string(), to.display().to_string());
+        self.runner.run(&Cmd::act(["mv", "-T", "--", &from, &to]))?;
+        Ok(())
+    }
+
+    fn remove_dir(&self, dir: &Path) -> Result<()> {
+        let dir = dir.display().to_string();
+        let rm = ["rm", "-rf", "--one-file-system", "--", &dir];
+        self.runner
+            .run(&Cmd::act(rm).timeout(Duration::from_secs(900)))?;
+        Ok(())
+    }
+
+    /// The `lxc.rootfs.path` of every container and snapshot under the LXC path; `None` when a
+    /// directory or config cannot be read.
+    fn rootfs_paths(&self) -> Option<Vec<String>> {
         let mut configs = Vec::new();
-        for ct in std::fs::read_dir(&self.path)
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            configs.push(ct.path().join("config"));
-            let snaps = std::fs::read_dir(ct.path().join("snaps"));
-            configs.extend(
-                snaps
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .map(|s| s.path().join("config")),
-            );
+        for ct in std::fs::read_dir(&self.path).ok()? {
+            let ct = ct.ok()?.path();
+            configs.push(ct.join("config"));
+            if let Ok(snaps) = std::fs::read_dir(ct.join("snaps")) {
+                for snap in snaps {
+                    configs.push(snap.ok()?.path().join("config"));
+                }
+            }
         }
-        configs
-            .iter()
-            .filter_map(|c| std::fs::read_to_string(c).ok())
-            .flat_map(|c| super::config_file::values(&c, "lxc.rootfs.path"))
-            .collect()
+        let mut paths = Vec::new();
+        for c in configs.into_iter().filter(|c| c.exists()) {
+            let text = std::fs::read_to_string(c).ok()?;
+            paths.extend(super::config_file::values(&text, "lxc.rootfs.path"));
+        }
+        Some(paths)
     }
 }

@@ -97,7 +97,8 @@ impl LxcBackend {
                 (None, true) => self.delete_snapshot_dir(id, dir)?,
                 (None, false) => {
                     let path = path.display().to_string();
-                    self.runner.run(&Cmd::act(["rm", "-rf", "--", &path]))?;
+                    let rm = ["rm", "-rf", "--one-file-system", "--", &path];
+                    self.runner.run(&Cmd::act(rm))?;
                 }
             }
         }

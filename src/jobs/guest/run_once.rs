@@ -7,7 +7,9 @@
 //!
 //! The step saves the instance's token in its intent before it starts it; a redo with that token
 //! waits for the instance still in flight (streaming its log) or takes the result of the one that
-//! finished, and starts a new instance only when none is in flight.
+//! finished, and starts a new instance only when none is in flight. The one case where a script
+//! runs a second time is an instance that vanished without a result (the guest restarted under
+//! it); the runner says so in the step's output.
 
 use super::scripts::Script;
 use crate::exec::{Cmd, Output};
@@ -19,6 +21,8 @@ const RUNNER: &[u8] = include_bytes!("run_once.sh");
 const RUNNER_PATH: &str = "/var/lib/phoenix/bin/phoenix-run";
 const RUNS_DIR: &str = "/var/lib/phoenix/runs";
 const RESULT: &str = "@@phoenix-run ";
+/// The runner's own failure (a tool missing in the guest, its lock unusable), before any script.
+const RUNNER_FAILED: i32 = 125;
 /// Beyond the step timeout: the runner's TERM-then-KILL of the script's group.
 const GRACE: Duration = Duration::from_secs(30);
 
@@ -68,6 +72,11 @@ pub fn run(
         return Ok(());
     }
     let (result, tail) = parse(&out);
+    if result.is_none() && out.code == Some(RUNNER_FAILED) {
+        at.save(|i| i.token = None)?;
+        let what = format!("{}: the guest-side runner could not run it", script.label);
+        return Err(StepError::new(what, tail));
+    }
     let Some(result) = result else {
         return Err(StepError::new(
             format!(
@@ -119,22 +128,24 @@ fn command(cx: &CtCx, script: &Script, token: &str, digest: &str) -> Cmd {
     ];
     let mut argv: Vec<String> = argv.into_iter().map(String::from).collect();
     argv.extend(script.args.iter().cloned());
-    let mut cmd = Cmd::act(argv).timeout(cx.step_timeout + GRACE);
+    // The runner may first wait for an earlier instance (with other inputs) to end.
+    let mut cmd = Cmd::act(argv).timeout(cx.step_timeout * 2 + GRACE);
     cmd.env = script.env.clone();
     cmd
 }
 
-/// The runner's result line, and the output without it.
+/// The runner's result (the last line of its stdout, which the runner always prints last, so a
+/// script cannot fake it), and the output's tail without it.
 fn parse(out: &Output) -> (Option<Finished>, String) {
-    let all = out.tail(41);
-    let mut result = None;
-    let mut kept = Vec::new();
-    for line in all.lines() {
-        match line.strip_prefix(RESULT) {
-            Some(fields) => result = Some(fields_of(fields)),
-            None => kept.push(line),
-        }
-    }
+    let stdout = out.stdout_str();
+    let result = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .and_then(|l| l.strip_prefix(RESULT))
+        .map(fields_of);
+    let tail = out.tail(41);
+    let mut kept: Vec<&str> = tail.lines().filter(|l| !l.starts_with(RESULT)).collect();
     while kept.last().is_some_and(|l| l.trim().is_empty()) {
         kept.pop();
     }
@@ -199,6 +210,20 @@ mod tests {
             })
         );
         assert_eq!(tail, "working\nfailed");
+        let faked = Output {
+            stdout: b"@@phoenix-run exit=0 attached=0 started=1\nreal\n\n@@phoenix-run exit=3 attached=0 started=2\n".to_vec(),
+            ..out.clone()
+        };
+        assert_eq!(
+            parse(&faked).0.map(|r| r.exit),
+            Some(3),
+            "only the last line counts"
+        );
+        let no_result = Output {
+            stdout: b"@@phoenix-run exit=0 attached=0 started=1\nthen cut\n".to_vec(),
+            ..out.clone()
+        };
+        assert_eq!(parse(&no_result).0, None);
         let cut = Output {
             stdout: b"working\n".to_vec(),
             code: None,

@@ -16,6 +16,9 @@
 # `@@phoenix-run exit=<code> attached=<0|1> started=<epoch>`; a run that does not see it (the
 # connection died) keeps <token> and re-attaches next time.
 set -u
+for tool in flock setsid tail; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "phoenix-run: the guest has no $tool"; exit 125; }
+done
 dir=$1 token=$2 timeout=$3 marker=$4 digest=$5
 shift 5
 [ "${1:-}" = "--" ] && shift
@@ -30,14 +33,14 @@ attach() {
         sleep 0.1
         i=$((i + 1))
     done
-    pid=$(field pid)
+    pid=$(field pid) streamer=
     if [ -n "$pid" ]; then
         tail -n +1 -f --pid="$pid" "$log" 2>/dev/null &
         streamer=$!
-        flock 9
-        wait "$streamer"
-    else
-        flock 9
+    fi
+    flock 9 || exit 125
+    # Where `tail` could not follow the instance (busybox's has no --pid), the log comes whole.
+    if [ -z "$streamer" ] || ! wait "$streamer"; then
         cat "$log"
     fi
 }
@@ -50,15 +53,21 @@ report() {
 
 exec 9>>"$dir/lock"
 attached=0
-if ! flock -n 9; then
-    attach
-    attached=1
-fi
+flock -n 9
+case $? in
+    0) ;;
+    1) attach; attached=1 ;;
+    *) echo "phoenix-run: cannot lock $dir/lock"; exit 125 ;;
+esac
 # The lock is ours: nothing is in flight.
 if [ "$(field token)" = "$token" ] && [ -n "$(field exit)" ]; then
     [ "$attached" = 1 ] || cat "$log"
     report 1
 fi
+# Started under this token and gone without a result: the guest restarted under it, or the
+# instance was killed. Only then does a script run a second time.
+[ "$(field token)" = "$token" ] && [ -n "$(field pid)" ] &&
+    echo "phoenix-run: the instance started at $(field started) ended without a result (the guest restarted?); running it again"
 [ "$attached" = 1 ] && [ "$(field token)" != "$token" ] && echo "phoenix-run: waited for an earlier instance ($(field token)); starting this one"
 : >"$log"
 printf 'token=%s\nstarted=%s\n' "$token" "$(date +%s)" >"$status.tmp" && mv "$status.tmp" "$status"

@@ -193,35 +193,32 @@ fn nothing_a_killed_run_started_outlives_it() {
     assert_eq!(lab.containers(), ["900"]);
 }
 
-/// A run killed while `lxc-snapshot` copies the rootfs: the next run removes the half-made
-/// snapshot, takes it once, and the guest runs again; no unnamed or superseded snapshot stays.
+/// A run killed inside a snapshot (the container frozen while its overlay's upper layer is
+/// copied), at several moments: the next run waits for the detached copy to end and thaw the
+/// guest, removes the half-made snapshot or adopts a finished one, and no unnamed or superseded
+/// snapshot stays.
 #[test]
 fn a_run_killed_inside_a_snapshot_resumes_exactly() {
-    let Some(lab) = Lab::new() else { return };
-    lab.fleet().template(900, "base").write();
-    let mut child = run_until_step(&lab, &[], 900, "snapshot:final-form").expect("snapshot");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !processes_naming(&lab.path("lxc"))
-        .iter()
-        .any(|p| p.contains("lxc-snapshot"))
-    {
-        assert!(std::time::Instant::now() < deadline, "no lxc-snapshot ran");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    child.kill().unwrap();
-    let _ = child.wait();
+    for offset_ms in [0, 20, 60, 150] {
+        let Some(lab) = Lab::new() else { return };
+        lab.fleet().template(900, "base").write();
+        let mut child = run_until_step(&lab, &[], 900, "snapshot:final-form").expect("snapshot");
+        std::thread::sleep(std::time::Duration::from_millis(offset_ms));
+        child.kill().unwrap();
+        let _ = child.wait();
 
-    let out = lab.run(&["run", "--all"]);
-    assert!(out.status.success(), "{}", lab::text(&out));
-    assert_eq!(lab.snapshots(900), ["final-form"]);
-    let st = lab.state(900);
-    assert_eq!(st["status"], "completed");
-    let running = lab.attach(900, &["true"]);
-    assert!(running.status.success(), "the guest runs again");
-    assert!(processes_naming(&lab.path("lxc"))
-        .iter()
-        .all(|p| !p.contains("lxc-snapshot")));
+        let out = lab.run(&["run", "--all"]);
+        assert!(out.status.success(), "{offset_ms} ms: {}", lab::text(&out));
+        assert_eq!(lab.snapshots(900), ["final-form"], "{offset_ms} ms");
+        assert_eq!(lab.state(900)["status"], "completed", "{offset_ms} ms");
+        let running = lab.attach(900, &["true"]);
+        assert!(running.status.success(), "{offset_ms} ms: the guest runs");
+        let left = processes_naming(&lab.path("lxc"));
+        assert!(
+            left.iter().all(|p| !p.contains("snaps")),
+            "{offset_ms} ms: {left:#?}"
+        );
+    }
 }
 
 /// A state store whose sled files were scribbled over: `run` refuses it, naming the store and the

@@ -7,6 +7,7 @@ use super::LxcBackend;
 use crate::backend::{Hypervisor, Result, RunState};
 use crate::config::GuestId;
 use crate::exec::Cmd;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 impl LxcBackend {
@@ -49,10 +50,6 @@ impl LxcBackend {
     }
 
     pub(super) fn take_snapshot(&self, id: GuestId, name: &str) -> Result<()> {
-        let was_running = self.state(id)? == Some(RunState::Running);
-        if was_running {
-            self.stop(id)?;
-        }
         if let Some(old) = self.find_snapshot_dir(id, name)? {
             let old_comment = self.dir(id).join("snaps").join(old).join("comment");
             self.write_file(
@@ -60,16 +57,86 @@ impl LxcBackend {
                 format!("{name}@superseded-{}\n", state_machine::now_ms()).as_bytes(),
             )?;
         }
+        let running = self.state(id)? == Some(RunState::Running);
+        if let (true, Some((lower, upper))) = (running, overlay_of(&self.read_config(id)?)) {
+            return self.snapshot_frozen(id, name, &lower, &upper);
+        }
+        if running {
+            self.stop(id)?;
+        }
         let comment = self.dir(id).join(".phoenix-snapshot-comment");
         self.write_file(&comment, format!("{name}\n").as_bytes())?;
         let mut argv = self.lxc("lxc-snapshot", id);
         argv.extend(["-c".into(), comment.display().to_string()]);
         self.runner
             .run(&Cmd::act(argv).timeout(Duration::from_secs(900)))?;
-        if was_running {
+        if running {
             self.start(id)?;
         }
         Ok(())
+    }
+
+    /// The snapshot of a running overlay container, without stopping it (`lxc-snapshot` refuses
+    /// a running one): frozen only while its upper layer is copied, then written in the layout
+    /// `lxc-snapshot` makes (`snaps/snapN/{overlay/delta, rootfs, config, ts, comment}`, the
+    /// comment last, so a snapshot with its name is complete). Freeze, copy and thaw run as one
+    /// detached script under the container's snapshot lock, so that a killed run never leaves the
+    /// guest frozen; its redo waits for that lock before it cleans up.
+    fn snapshot_frozen(&self, id: GuestId, name: &str, lower: &str, upper: &Path) -> Result<()> {
+        let snap = self.dir(id).join("snaps").join(self.next_snapshot_dir(id)?);
+        let delta = snap.join("overlay/delta");
+        let (p, n) = (self.path.display().to_string(), id.to_string());
+        let dirs = [
+            snap.join("overlay/work/work").display().to_string(),
+            snap.join("rootfs").display().to_string(),
+        ];
+        self.runner
+            .run(&Cmd::act(["mkdir", "-p", "--", &dirs[0], &dirs[1]]))?;
+        // Constant script; paths and names travel as arguments.
+        let script = r#"lxc-freeze -P "$1" -n "$2" || exit
+cp -a --reflink=auto -- "$3" "$4"; rc=$?
+lxc-unfreeze -P "$1" -n "$2"; exit $rc"#;
+        let lock = self.snapshot_lock(id);
+        let (from, to) = (upper.display().to_string(), delta.display().to_string());
+        let argv = ["setsid", "--wait", "flock", &lock, "sh", "-c", script, "sh"];
+        let mut argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+        argv.extend([p, n, from, to]);
+        self.runner
+            .run(&Cmd::act(argv).timeout(Duration::from_secs(900)))?;
+        let rootfs = format!("lxc.rootfs.path = overlay:{lower}:{}", delta.display());
+        let config: String = self
+            .read_config(id)?
+            .lines()
+            .map(|l| match l.trim_start().starts_with("lxc.rootfs.path") {
+                true => format!("{rootfs}\n"),
+                false => format!("{l}\n"),
+            })
+            .collect();
+        self.write_file(&snap.join("config"), config.as_bytes())?;
+        let ts = self
+            .runner
+            .run(&Cmd::probe(["date", "+%Y:%m:%d %H:%M:%S"]))?
+            .stdout_str();
+        self.write_file(&snap.join("ts"), ts.trim().as_bytes())?;
+        self.write_file(&snap.join("comment"), format!("{name}\n").as_bytes())
+    }
+
+    fn snapshot_lock(&self, id: GuestId) -> String {
+        self.dir(id)
+            .join(".phoenix-snapshot.lock")
+            .display()
+            .to_string()
+    }
+
+    /// `snapN` with N one past the highest taken.
+    fn next_snapshot_dir(&self, id: GuestId) -> Result<String> {
+        let next = self
+            .snapshot_dirs(id)?
+            .iter()
+            .filter_map(|(d, _)| d.strip_prefix("snap")?.parse::<u64>().ok())
+            .max()
+            .map_or(0, |n| n + 1);
+        Ok(format!("snap{next}"))
     }
 
     fn delete_snapshot_dir(&self, id: GuestId, dir: String) -> Result<()> {
@@ -90,6 +157,12 @@ impl LxcBackend {
     /// Removes snapshots an interrupted `lxc-snapshot` left without a name; one killed before it
     /// wrote the snapshot's config is a bare directory that `lxc-snapshot -d` cannot delete.
     pub(super) fn remove_unnamed_snapshots(&self, id: GuestId) -> Result<()> {
+        // A frozen snapshot a killed run started ends (and thaws the guest) first.
+        if self.dir(id).join(".phoenix-snapshot.lock").exists() {
+            let wait = ["flock", &self.snapshot_lock(id), "true"];
+            self.runner
+                .run(&Cmd::act(wait).timeout(Duration::from_secs(900)))?;
+        }
         for (dir, name) in self.snapshot_dirs(id)? {
             let path = self.dir(id).join("snaps").join(&dir);
             match (name, path.join("config").exists()) {
@@ -103,5 +176,32 @@ impl LxcBackend {
             }
         }
         Ok(())
+    }
+}
+
+/// The lower layers (as written) and the upper directory of an overlay rootfs.
+fn overlay_of(config: &str) -> Option<(String, PathBuf)> {
+    let rootfs = super::config_file::values(config, "lxc.rootfs.path").pop()?;
+    let parts: Vec<&str> = rootfs.split(':').collect();
+    match parts.as_slice() {
+        ["overlay" | "overlayfs", lowers @ .., upper] if !lowers.is_empty() => {
+            Some((lowers.join(":"), PathBuf::from(upper)))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_rootfs_paths_are_read() {
+        let c = "lxc.arch = linux64\nlxc.rootfs.path = overlay:/img/rootfs:/ct/delta0\n";
+        assert_eq!(
+            overlay_of(c),
+            Some(("/img/rootfs".into(), PathBuf::from("/ct/delta0")))
+        );
+        assert_eq!(overlay_of("lxc.rootfs.path = dir:/ct/rootfs\n"), None);
     }
 }

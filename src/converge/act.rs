@@ -50,7 +50,7 @@ fn probe_and_act<K: JobKind>(
     at: &mut Attempt<'_>,
     reporter: &mut dyn Reporter,
 ) -> Result<bool, StepError> {
-    if (step.probe)(job.cx(), at)? {
+    if step_delay(|| (step.probe)(job.cx(), at))? {
         return Ok(false);
     }
     if step.needs_stopped && at.intent.was_running.is_none() {
@@ -91,13 +91,13 @@ fn act<K: JobKind>(
     reporter: &mut dyn Reporter,
 ) -> Result<(), StepError> {
     if !step.pool_slot {
-        return step_delay(|| (step.act)(job.cx(), at));
+        return (step.act)(job.cx(), at);
     }
     let mut tries = 0;
     loop {
         let result = {
             let _slot = session.limits.acquire(job.pool());
-            step_delay(|| (step.act)(job.cx(), at))
+            (step.act)(job.cx(), at)
         };
         match result {
             Err(e) if tries < 5 && crate::limits::is_lock_timeout(&format!("{e}\n{}", e.tail)) => {
@@ -122,8 +122,9 @@ fn act<K: JobKind>(
     }
 }
 
-/// Testing aid: `PHOENIX_STEP_DELAY_MS` slows every act so that crash tests can land a SIGKILL
-/// inside steps that otherwise take a few milliseconds.
+/// Testing aid: `PHOENIX_STEP_DELAY_MS` slows every step (before its probe, so also the ones
+/// whose probe finds nothing to do) so that crash tests can land a SIGKILL inside steps that
+/// otherwise take a few milliseconds.
 fn step_delay<T>(act: impl FnOnce() -> T) -> T {
     if let Some(ms) = std::env::var("PHOENIX_STEP_DELAY_MS")
         .ok()

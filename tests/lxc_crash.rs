@@ -6,10 +6,9 @@
 
 mod lab;
 
+use lab::live::LiveRun;
 use lab::Lab;
-use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+use serde_json::json;
 
 #[test]
 fn sigkill_inside_steps_then_resume() {
@@ -43,11 +42,10 @@ fn sigkill_inside_steps_then_resume() {
     for (guest, step) in points {
         // The act sleeps 400 ms after its start is recorded.
         let delay = [("PHOENIX_STEP_DELAY_MS", "400")];
-        let Some(mut child) = run_until_step(&lab, &delay, guest, step) else {
+        let Some(run) = run_until_step(&lab, &delay, guest, step) else {
             panic!("the run never reached {guest} {step}");
         };
-        child.kill().unwrap();
-        let _ = child.wait();
+        run.kill();
     }
     let out = lab.run(&["run", "--all"]);
     assert!(out.status.success(), "{}", lab::text(&out));
@@ -104,11 +102,7 @@ fn sigkill_inside_steps_then_resume() {
     assert_eq!(lab.snapshots(901), ["final-form"]);
     // The features' own effects: sleepy ran once per interruption plus once in 900 (inherited by
     // its clones), the marker once more than its interruptions in 950.
-    let effects = String::from_utf8_lossy(
-        &lab.attach(950, &["cat", "/var/lib/phoenix-test/effects"])
-            .stdout,
-    )
-    .into_owned();
+    let effects = lab.effects(950);
     assert_eq!(
         effects.lines().filter(|l| l.starts_with("marker")).count(),
         1,
@@ -124,33 +118,16 @@ fn sigkill_inside_steps_then_resume() {
     );
 }
 
-/// Starts `phoenix run --all` (with `env`) and returns it once it has started `step` of `guest`
-/// (`StepStarted` is durable before that event is printed), or `None` if it never does.
-fn run_until_step(
-    lab: &Lab,
-    env: &[(&str, &str)],
-    guest: u32,
-    step: &str,
-) -> Option<std::process::Child> {
-    let mut child = lab
-        .phoenix()
-        .envs(env.iter().copied())
-        .args(["--output", "json", "run", "--all"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    for line in BufReader::new(stdout).lines() {
-        let Ok(line) = line else { break };
-        let Ok(e) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if e["event"] == "step_started" && e["id"] == lab.arg(guest) && e["step"] == step {
-            return Some(child);
+/// Starts `phoenix run --all` (with `env`) and returns it once it has started `step` of `guest`,
+/// or `None` if it never does.
+fn run_until_step(lab: &Lab, env: &[(&str, &str)], guest: u32, step: &str) -> Option<LiveRun> {
+    let mut run = LiveRun::start(lab, env);
+    while let Some((id, s)) = run.next_step() {
+        if id == lab.arg(guest) && s == step {
+            return Some(run);
         }
     }
-    let _ = child.wait();
+    let _ = run.finish();
     None
 }
 
@@ -175,15 +152,14 @@ fn processes_naming(dir: &std::path::Path) -> Vec<String> {
 fn nothing_a_killed_run_started_outlives_it() {
     let Some(lab) = Lab::new() else { return };
     lab.fleet().template(900, "base").write();
-    let mut child = run_until_step(&lab, &[], 900, "create").expect("create");
+    let run = run_until_step(&lab, &[], 900, "create").expect("create");
     // Inside the extraction of the 136 MB template (several seconds).
     std::thread::sleep(std::time::Duration::from_millis(800));
     assert!(
         !processes_naming(&lab.path("lxc")).is_empty(),
         "tar should be running"
     );
-    child.kill().unwrap();
-    let _ = child.wait();
+    run.kill();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let left = processes_naming(&lab.path("lxc"));
     assert!(left.is_empty(), "left running: {left:#?}");
@@ -202,10 +178,9 @@ fn a_run_killed_inside_a_snapshot_resumes_exactly() {
     for offset_ms in [0, 20, 60, 150] {
         let Some(lab) = Lab::new() else { return };
         lab.fleet().template(900, "base").write();
-        let mut child = run_until_step(&lab, &[], 900, "snapshot:final-form").expect("snapshot");
+        let run = run_until_step(&lab, &[], 900, "snapshot:final-form").expect("snapshot");
         std::thread::sleep(std::time::Duration::from_millis(offset_ms));
-        child.kill().unwrap();
-        let _ = child.wait();
+        run.kill();
 
         let out = lab.run(&["run", "--all"]);
         assert!(out.status.success(), "{offset_ms} ms: {}", lab::text(&out));

@@ -39,11 +39,6 @@ fn lxc(lab: &Lab, tool: &str, args: &[&str]) {
     assert!(out.status.success(), "{tool} {args:?}: {}", text(&out));
 }
 
-fn effects(lab: &Lab, id: u32) -> String {
-    let out = lab.attach(id, &["cat", "/var/lib/phoenix-test/effects"]);
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn hand_made_drift_is_planned_then_put_back_without_rerunning_features() {
     let Some(lab) = Lab::new() else { return };
@@ -70,7 +65,7 @@ fn hand_made_drift_is_planned_then_put_back_without_rerunning_features() {
     // Behind Phoenix's back: 950 stopped, its memory raised, its mount and snapshot removed; 951
     // destroyed.
     let (a, b) = (lab.arg(950), lab.arg(951));
-    let sleepy_runs = effects(&lab, 950).matches("sleepy").count();
+    let sleepy_runs = lab.effects(950).matches("sleepy").count();
     assert_eq!(sleepy_runs, 1);
     // The memory limit's key depends on the host's cgroup version.
     let cfg = std::fs::read_to_string(lab.path(&format!("lxc/{a}/config"))).unwrap();
@@ -109,7 +104,7 @@ fn hand_made_drift_is_planned_then_put_back_without_rerunning_features() {
         ["resources", "mounts", "start", "snapshot:golden"]
     );
     assert_eq!(
-        effects(&lab, 950).matches("sleepy").count(),
+        lab.effects(950).matches("sleepy").count(),
         sleepy_runs,
         "no feature re-ran"
     );
@@ -259,7 +254,7 @@ fn scripts_run_again_only_when_what_they_read_changes() {
     assert!(lines.contains(&rerun), "no {rerun:?} in {lines:#?}");
     lab.run_json(&["--all"]).expect(&lab, 0, &[]).all(Converged);
     assert_eq!(scripts_of_last_run(&lab, 950), ["feature:keyed"]);
-    let effects = effects(&lab, 950);
+    let effects = lab.effects(950);
     assert_eq!(effects.matches("keyed cores=1").count(), 1, "{effects}");
     assert_eq!(effects.matches("keyed cores=2").count(), 1, "{effects}");
     assert_eq!(effects.matches("sleepy").count(), 1, "{effects}");

@@ -7,11 +7,10 @@
 
 mod lab;
 
+use lab::live::LiveRun;
 use lab::Lab;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::Duration;
 
 /// Steps whose act takes long enough to be killed well into it.
@@ -29,42 +28,20 @@ const OFFSETS_MS: [u64; 3] = [150, 400, 900];
 fn pass(lab: &Lab, offset: impl Fn(&str, usize) -> Option<u64>) -> BTreeSet<(String, String)> {
     let mut killed = BTreeSet::new();
     'runs: loop {
-        let mut child = lab
-            .phoenix()
-            .args(["--output", "json", "run", "--all"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let Ok(e) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if e["event"] != "step_started" {
-                continue;
-            }
-            let id = e["id"].as_str().unwrap_or_default().to_string();
-            let step = e["step"].as_str().unwrap_or_default().to_string();
+        let mut run = LiveRun::start(lab, &[]);
+        while let Some((id, step)) = run.next_step() {
             let Some(ms) = offset(&step, killed.len()) else {
                 continue;
             };
             if killed.insert((id, step)) {
                 std::thread::sleep(Duration::from_millis(ms));
-                child.kill().unwrap();
-                let _ = child.wait();
+                run.kill();
                 continue 'runs;
             }
         }
-        let _ = child.wait();
+        let _ = run.finish();
         return killed;
     }
-}
-
-fn effects(lab: &Lab, id: u32) -> String {
-    let out = lab.attach(id, &["cat", "/var/lib/phoenix-test/effects"]);
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -127,15 +104,15 @@ fn resumed_exactly(lab: &Lab) {
     // Each feature body once: sleepy in 900 (951 inherits its record), once in 901, marker and
     // the application script in 950.
     let count = |id, what: &str| {
-        effects(lab, id)
+        lab.effects(id)
             .lines()
             .filter(|l| l.starts_with(what))
             .count()
     };
-    assert_eq!(count(900, "sleepy"), 1, "{}", effects(lab, 900));
-    assert_eq!(count(951, "sleepy"), 1, "{}", effects(lab, 951));
-    assert_eq!(count(950, "marker"), 1, "{}", effects(lab, 950));
-    assert_eq!(count(950, "app "), 1, "{}", effects(lab, 950));
+    assert_eq!(count(900, "sleepy"), 1, "{}", lab.effects(900));
+    assert_eq!(count(951, "sleepy"), 1, "{}", lab.effects(951));
+    assert_eq!(count(950, "marker"), 1, "{}", lab.effects(950));
+    assert_eq!(count(950, "app "), 1, "{}", lab.effects(950));
     let once = lab.attach(950, &["cat", "/var/lib/phoenix-test/once.log"]);
     let once = String::from_utf8_lossy(&once.stdout).into_owned();
     assert_eq!(once.matches("start").count(), 1, "{once}");

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod fleet;
+pub mod live;
 pub mod net;
 pub mod run;
 
@@ -266,6 +267,12 @@ impl Lab {
             "--history",
         ]);
         serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    }
+
+    /// What the test features recorded in guest `id` (`/var/lib/phoenix-test/effects`).
+    pub fn effects(&self, id: u32) -> String {
+        let out = self.attach(id, &["cat", "/var/lib/phoenix-test/effects"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Runs argv inside a container (lab-relative id).

@@ -1,7 +1,7 @@
 //! Who owns a bind mount's host directory: the container's uid/gid, shifted into the host range
 //! when the container is unprivileged (the default map starts at [`idmap::BASE`]).
 
-use super::idmap;
+use super::{idmap, Change};
 use crate::config::lxc::MountPoint;
 
 /// The host uid and gid `mount` should have; `None` where the configuration names none.
@@ -27,4 +27,21 @@ pub fn matches(mount: &MountPoint, unprivileged: bool, have: &str) -> bool {
     let (u, g) = have.trim().split_once(':').unwrap_or(("", ""));
     let (want_u, want_g) = wanted(mount, unprivileged);
     want_u.is_none_or(|w| u == w.to_string()) && want_g.is_none_or(|w| g == w.to_string())
+}
+
+/// The change a bind mount's owner needs, given its host directory's `uid:gid` as found (`None`:
+/// not found); `None` when it is as the configuration asks or it asks for no owner.
+pub fn change(mount: &MountPoint, unprivileged: bool, have: Option<String>) -> Option<Change> {
+    let want = chown_spec(mount, unprivileged)?;
+    if have
+        .as_deref()
+        .is_some_and(|h| matches(mount, unprivileged, h))
+    {
+        return None;
+    }
+    Some(Change::new(
+        format!("owner of {}", mount.host_path),
+        have,
+        Some(want),
+    ))
 }

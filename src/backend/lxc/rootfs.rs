@@ -109,31 +109,17 @@ impl LxcBackend {
         Ok(())
     }
 
-    /// The directory a stopped container's files are written to, and the ones read through.
-    fn rootfs_layers(&self, id: GuestId) -> Result<(PathBuf, Vec<PathBuf>)> {
-        let config = self.read_config(id)?;
-        let rootfs = values(&config, "lxc.rootfs.path").pop().ok_or_else(|| {
-            BackendError::Invalid(format!("container {id} has no lxc.rootfs.path"))
-        })?;
-        let parts: Vec<&str> = rootfs.split(':').collect();
-        match parts.as_slice() {
-            ["overlay" | "overlayfs", lowers @ .., upper] if !lowers.is_empty() => {
-                let mut reads = vec![PathBuf::from(upper)];
-                reads.extend(lowers.iter().rev().map(PathBuf::from));
-                Ok((PathBuf::from(upper), reads))
-            }
-            ["dir", p] | [p] => Ok((PathBuf::from(p), vec![PathBuf::from(p)])),
-            _ => Err(BackendError::Invalid(format!(
-                "container {id}: unsupported rootfs {rootfs:?} (dir and overlay are)"
-            ))),
-        }
-    }
-
-    /// Reads a file of the guest's filesystem from the host.
-    pub(super) fn read_guest_file(&self, id: GuestId, path: &str) -> Result<Option<String>> {
-        let (_, reads) = self.rootfs_layers(id)?;
+    /// Reads a file of the guest's filesystem from the host, through the layers its `config`
+    /// (as read already) names.
+    pub(super) fn read_guest_file(
+        &self,
+        id: GuestId,
+        config: &str,
+        path: &str,
+    ) -> Result<Option<String>> {
         let rel = path.trim_start_matches('/');
-        Ok(reads
+        Ok(Rootfs::of(id, config)?
+            .reads()
             .iter()
             .find_map(|layer| std::fs::read(layer.join(rel)).ok())
             .map(|b| String::from_utf8_lossy(&b).into_owned()))
@@ -144,13 +130,83 @@ impl LxcBackend {
         if self.state(id)? == Some(RunState::Running) {
             return self.push_file(id, content, path, 0o644);
         }
-        let (write, _) = self.rootfs_layers(id)?;
-        let target = write.join(path.trim_start_matches('/'));
+        let rootfs = Rootfs::of(id, &self.read_config(id)?)?;
+        let target = rootfs.write().join(path.trim_start_matches('/'));
         if let Some(parent) = target.parent() {
             if !self.runner.dry_run() {
                 std::fs::create_dir_all(parent).map_err(BackendError::io(parent))?;
             }
         }
         self.write_file(&target, content)
+    }
+}
+
+/// A container's `lxc.rootfs.path`: a directory, or an overlay of lower layers on an upper one.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Rootfs {
+    Dir(PathBuf),
+    /// `lowers` as written (`:`-separated), the upper directory that takes the writes.
+    Overlay {
+        lowers: String,
+        upper: PathBuf,
+    },
+}
+
+impl Rootfs {
+    pub(super) fn of(id: GuestId, config: &str) -> Result<Rootfs> {
+        let rootfs = values(config, "lxc.rootfs.path").pop().ok_or_else(|| {
+            BackendError::Invalid(format!("container {id} has no lxc.rootfs.path"))
+        })?;
+        let parts: Vec<&str> = rootfs.split(':').collect();
+        match parts.as_slice() {
+            ["overlay" | "overlayfs", lowers @ .., upper] if !lowers.is_empty() => {
+                Ok(Rootfs::Overlay {
+                    lowers: lowers.join(":"),
+                    upper: PathBuf::from(upper),
+                })
+            }
+            ["dir", p] | [p] => Ok(Rootfs::Dir(PathBuf::from(p))),
+            _ => Err(BackendError::Invalid(format!(
+                "container {id}: unsupported rootfs {rootfs:?} (dir and overlay are)"
+            ))),
+        }
+    }
+
+    /// Where a stopped container's files are written.
+    fn write(&self) -> &Path {
+        match self {
+            Rootfs::Dir(p) | Rootfs::Overlay { upper: p, .. } => p,
+        }
+    }
+
+    /// The layers a file is read through, the top one first.
+    fn reads(&self) -> Vec<PathBuf> {
+        match self {
+            Rootfs::Dir(p) => vec![p.clone()],
+            Rootfs::Overlay { lowers, upper } => std::iter::once(upper.clone())
+                .chain(lowers.split(':').rev().map(PathBuf::from))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_rootfs_paths_are_read() {
+        let c = "lxc.arch = linux64\nlxc.rootfs.path = overlay:/img/rootfs:/ct/delta0\n";
+        assert_eq!(
+            Rootfs::of(GuestId(1), c).ok(),
+            Some(Rootfs::Overlay {
+                lowers: "/img/rootfs".into(),
+                upper: PathBuf::from("/ct/delta0")
+            })
+        );
+        assert_eq!(
+            Rootfs::of(GuestId(1), "lxc.rootfs.path = dir:/ct/rootfs\n").ok(),
+            Some(Rootfs::Dir(PathBuf::from("/ct/rootfs")))
+        );
     }
 }

@@ -43,7 +43,7 @@ impl LxcBackend {
                         Some(name.clone()),
                     ));
                 }
-                let file = self.read_guest_file(id, "/etc/hostname")?;
+                let file = self.read_guest_file(id, config, "/etc/hostname")?;
                 let file = file.as_deref().map(str::trim);
                 if file != Some(name.as_str()) {
                     out.push(Change::new(
@@ -55,7 +55,7 @@ impl LxcBackend {
             }
             Setting::Network { nameservers, .. } if !nameservers.is_empty() => {
                 let want = resolv_conf(nameservers);
-                let have = self.read_guest_file(id, "/etc/resolv.conf")?;
+                let have = self.read_guest_file(id, config, "/etc/resolv.conf")?;
                 if have.as_deref() != Some(want.as_str()) {
                     let one_line = |t: &str| t.trim().replace('\n', "; ");
                     out.push(Change::new(
@@ -79,24 +79,12 @@ impl LxcBackend {
                         ));
                     }
                 }
-                for b in binds {
-                    let Some(want) = owner::chown_spec(b, *unprivileged) else {
-                        continue;
-                    };
+                out.extend(binds.iter().filter_map(|b| {
                     let have = std::fs::metadata(&b.host_path)
                         .ok()
                         .map(|m| format!("{}:{}", m.uid(), m.gid()));
-                    if !have
-                        .as_deref()
-                        .is_some_and(|h| owner::matches(b, *unprivileged, h))
-                    {
-                        out.push(Change::new(
-                            format!("owner of {}", b.host_path),
-                            have,
-                            Some(want),
-                        ));
-                    }
-                }
+                    owner::change(b, *unprivileged, have)
+                }));
             }
             _ => {}
         }

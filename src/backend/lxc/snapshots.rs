@@ -3,11 +3,12 @@
 //! name taken again supersedes the old snapshot instead of deleting it: overlay clones made from it
 //! use it as their lower layer.
 
+use super::rootfs::Rootfs;
 use super::LxcBackend;
 use crate::backend::{Hypervisor, Result, RunState};
 use crate::config::GuestId;
 use crate::exec::Cmd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 impl LxcBackend {
@@ -58,8 +59,9 @@ impl LxcBackend {
             )?;
         }
         let running = self.state(id)? == Some(RunState::Running);
-        if let (true, Some((lower, upper))) = (running, overlay_of(&self.read_config(id)?)) {
-            return self.snapshot_frozen(id, name, &lower, &upper);
+        let config = self.read_config(id)?;
+        if let (true, Ok(Rootfs::Overlay { lowers, upper })) = (running, Rootfs::of(id, &config)) {
+            return self.snapshot_frozen(id, name, &config, &lowers, &upper);
         }
         if running {
             self.stop(id)?;
@@ -82,7 +84,14 @@ impl LxcBackend {
     /// comment last, so a snapshot with its name is complete). Freeze, copy and thaw run as one
     /// detached script under the container's snapshot lock, so that a killed run never leaves the
     /// guest frozen; its redo waits for that lock before it cleans up.
-    fn snapshot_frozen(&self, id: GuestId, name: &str, lower: &str, upper: &Path) -> Result<()> {
+    fn snapshot_frozen(
+        &self,
+        id: GuestId,
+        name: &str,
+        config: &str,
+        lower: &str,
+        upper: &Path,
+    ) -> Result<()> {
         let snap = self.dir(id).join("snaps").join(self.next_snapshot_dir(id)?);
         let delta = snap.join("overlay/delta");
         let (p, n) = (self.path.display().to_string(), id.to_string());
@@ -104,8 +113,7 @@ lxc-unfreeze -P "$1" -n "$2"; exit $rc"#;
         self.runner
             .run(&Cmd::act(argv).timeout(Duration::from_secs(900)))?;
         let rootfs = format!("lxc.rootfs.path = overlay:{lower}:{}", delta.display());
-        let config: String = self
-            .read_config(id)?
+        let config: String = config
             .lines()
             .map(|l| match l.trim_start().starts_with("lxc.rootfs.path") {
                 true => format!("{rootfs}\n"),
@@ -158,8 +166,9 @@ lxc-unfreeze -P "$1" -n "$2"; exit $rc"#;
     /// wrote the snapshot's config is a bare directory that `lxc-snapshot -d` cannot delete.
     pub(super) fn remove_unnamed_snapshots(&self, id: GuestId) -> Result<()> {
         // A frozen snapshot a killed run started ends (and thaws the guest) first.
-        if self.dir(id).join(".phoenix-snapshot.lock").exists() {
-            let wait = ["flock", &self.snapshot_lock(id), "true"];
+        let lock = self.snapshot_lock(id);
+        if Path::new(&lock).exists() {
+            let wait = ["flock", &lock, "true"];
             self.runner
                 .run(&Cmd::act(wait).timeout(Duration::from_secs(900)))?;
         }
@@ -176,32 +185,5 @@ lxc-unfreeze -P "$1" -n "$2"; exit $rc"#;
             }
         }
         Ok(())
-    }
-}
-
-/// The lower layers (as written) and the upper directory of an overlay rootfs.
-fn overlay_of(config: &str) -> Option<(String, PathBuf)> {
-    let rootfs = super::config_file::values(config, "lxc.rootfs.path").pop()?;
-    let parts: Vec<&str> = rootfs.split(':').collect();
-    match parts.as_slice() {
-        ["overlay" | "overlayfs", lowers @ .., upper] if !lowers.is_empty() => {
-            Some((lowers.join(":"), PathBuf::from(upper)))
-        }
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn overlay_rootfs_paths_are_read() {
-        let c = "lxc.arch = linux64\nlxc.rootfs.path = overlay:/img/rootfs:/ct/delta0\n";
-        assert_eq!(
-            overlay_of(c),
-            Some(("/img/rootfs".into(), PathBuf::from("/ct/delta0")))
-        );
-        assert_eq!(overlay_of("lxc.rootfs.path = dir:/ct/rootfs\n"), None);
     }
 }

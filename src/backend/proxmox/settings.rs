@@ -71,24 +71,15 @@ impl ProxmoxBackend {
 
     fn owners_diff(&self, binds: &[MountPoint], unprivileged: bool) -> Result<Vec<Change>> {
         let mut out = Vec::new();
-        for b in binds {
-            let Some(want) = owner::chown_spec(b, unprivileged) else {
-                continue;
-            };
-            let have = self
+        for b in binds
+            .iter()
+            .filter(|b| owner::chown_spec(b, unprivileged).is_some())
+        {
+            let stat = self
                 .runner
                 .output(&Cmd::probe(["stat", "-c", "%u:%g", &b.host_path]))?;
-            let have = have.success().then(|| have.stdout_str().trim().to_string());
-            if !have
-                .as_deref()
-                .is_some_and(|h| owner::matches(b, unprivileged, h))
-            {
-                out.push(Change::new(
-                    format!("owner of {}", b.host_path),
-                    have,
-                    Some(want),
-                ));
-            }
+            let have = stat.success().then(|| stat.stdout_str().trim().to_string());
+            out.extend(owner::change(b, unprivileged, have));
         }
         Ok(out)
     }

@@ -1,6 +1,7 @@
-//! Benchmark: the idempotent re-run of a converged 5-guest fleet on the Proxmox backend over SSH
-//! (`pct` is the test double on real LXC; sshd is real, on the loopback). Run as root:
-//! `cargo bench --bench ssh_fleet`. Target: under 1 s.
+//! Benchmark: the idempotent re-run of a converged 6-guest fleet on the Proxmox backend over SSH
+//! (a stand-in node, `fixtures/pve/node`, on real LXC; sshd is real, on the loopback), and the
+//! five clones rebuilt with `--jobs 1` and `--jobs 4` (channels of one SSH connection). Run as
+//! root: `cargo bench --bench ssh_fleet`. Target: under 1 s for the no-op.
 
 #[path = "../tests/lab/mod.rs"]
 mod lab;
@@ -35,4 +36,17 @@ fn main() {
         .collect();
     times.sort();
     println!("  no-op re-run of the 6 converged guests over SSH: median {:.0} ms, worst {:.0} ms (target < 1000 ms)", times[3].as_secs_f64() * 1000.0, times[6].as_secs_f64() * 1000.0);
+    let clones: Vec<String> = (0..5u32).map(|i| lab.arg(950 + i)).collect();
+    for jobs in ["1", "4"] {
+        let mut delete = vec!["delete", "--yes"];
+        delete.extend(clones.iter().map(String::as_str));
+        assert!(lab.run(&delete).status.success());
+        let t = Instant::now();
+        let run = lab.run_json(&["--all", "--jobs", jobs]);
+        assert_eq!(run.code, 0, "{run}");
+        println!(
+            "  the 5 clones rebuilt over SSH with --jobs {jobs}: {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
 }

@@ -116,12 +116,18 @@ pub struct GlobalArgs {
         value_name = "DIR"
     )]
     pub pve_tools: Option<PathBuf>,
-    /// Where the node keeps container configs
-    #[arg(long, global = true, help_heading = "Node options", env = "PHOENIX_PVE_CONF_DIR", default_value = phoenix::backend::proxmox::DEFAULT_CONF_DIR, value_name = "DIR")]
-    pub pve_conf_dir: PathBuf,
-    /// Where Phoenix records, on the node, the raw config lines it owns
-    #[arg(long, global = true, help_heading = "Node options", env = "PHOENIX_PVE_OWNED_DIR", default_value = phoenix::backend::proxmox::DEFAULT_OWNED_DIR, value_name = "DIR", hide_short_help = true)]
-    pub pve_owned_dir: PathBuf,
+    /// The node's filesystem root: /etc/pve, /run/lock/lxc and Phoenix's records under it (a
+    /// stand-in node's DIR; `/` on a real node)
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Node options",
+        env = "PHOENIX_PVE_ROOT",
+        default_value = "/",
+        value_name = "DIR",
+        hide_short_help = true
+    )]
+    pub pve_root: PathBuf,
     /// SSH key for guests with `exec_via: ssh` [default: <state-dir>/guest_id_ed25519, made when missing]
     #[arg(
         long,
@@ -337,8 +343,7 @@ impl GlobalArgs {
             accept_new_host_keys: self.accept_new_host_keys,
             node: self.node.clone(),
             pve_tools: self.pve_tools.clone(),
-            pve_conf_dir: self.pve_conf_dir.clone(),
-            pve_owned_dir: self.pve_owned_dir.clone(),
+            pve_root: self.pve_root.clone(),
             guest_identity: self.guest_identity.clone(),
         }
     }

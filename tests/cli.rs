@@ -120,16 +120,21 @@ fn unknown_target_is_a_usage_error() {
 
 #[test]
 fn plan_of_a_new_fleet_creates_each_guest_in_order() {
+    // The plan's preflight checks the host: give it a template, the features and a bridge.
+    let Some(bridge) = common::Bridge::make() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    // The plan's preflight checks host files: give it a template and the features.
     let lxc =
         std::fs::read_to_string(common::repo().join("config/phoenix_lxc_configs.json")).unwrap();
     let template = dir.path().join("t.tar.zst");
     std::fs::write(&template, b"").unwrap();
-    let lxc = lxc.replace(
-        "/var/cache/phoenix/templates/phoenix-bookworm-minbase.tar.zst",
-        template.to_str().unwrap(),
-    );
+    let lxc = lxc
+        .replace(
+            "/var/cache/phoenix/templates/phoenix-bookworm-minbase.tar.zst",
+            template.to_str().unwrap(),
+        )
+        .replace("\"phxbr0\"", &format!("\"{}\"", bridge.name));
     copy_dir(&common::repo().join("config"), dir.path());
     std::fs::write(dir.path().join("phoenix_lxc_configs.json"), lxc).unwrap();
     let state = dir.path().join("state");

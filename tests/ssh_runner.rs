@@ -270,3 +270,93 @@ fn keepalives_while_idle_keep_the_one_session_usable() {
     );
     assert_eq!(s.logins(), 1, "the same session served both commands");
 }
+
+#[test]
+fn commands_from_several_threads_run_at_once_on_one_connection() {
+    let Some(s) = sshd::Sshd::start() else { return };
+    let r = runner(&s, "known_hosts", false);
+    let dir = tempfile::tempdir().unwrap();
+    let stamp = |i: usize, what: &str| dir.path().join(format!("{i}.{what}"));
+    std::thread::scope(|scope| {
+        for i in 0..4 {
+            let (r, start, end) = (&r, stamp(i, "start"), stamp(i, "end"));
+            scope.spawn(move || {
+                let script = "date +%s.%N > \"$1\"; sleep 1; date +%s.%N > \"$2\"";
+                let argv = ["sh", "-c", script, "sh"].map(String::from);
+                let paths = [start, end].map(|p| p.to_string_lossy().into_owned());
+                r.run(&Cmd::probe(argv.into_iter().chain(paths))).unwrap();
+            });
+        }
+    });
+    let read = |i, what| -> f64 {
+        std::fs::read_to_string(stamp(i, what))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let last_start = (0..4).map(|i| read(i, "start")).fold(f64::MIN, f64::max);
+    let first_end = (0..4).map(|i| read(i, "end")).fold(f64::MAX, f64::min);
+    assert!(
+        last_start < first_end,
+        "all four started ({last_start}) before any ended ({first_end})"
+    );
+    assert_eq!(s.logins(), 1, "the four commands shared one connection");
+}
+
+#[test]
+fn a_timeout_ends_only_its_own_command() {
+    let Some(s) = sshd::Sshd::start() else { return };
+    let r = runner(&s, "known_hosts", false);
+    r.run(&Cmd::probe(["true"])).unwrap();
+    std::thread::scope(|scope| {
+        let slow =
+            scope.spawn(|| r.run(&Cmd::probe(["sleep", "30"]).timeout(Duration::from_millis(300))));
+        let fine = scope.spawn(|| r.run(&Cmd::probe(["sh", "-c", "sleep 1; echo done"])));
+        let err = slow.join().unwrap().unwrap_err();
+        assert!(matches!(err, ExecError::Timeout { .. }), "{err}");
+        assert_eq!(fine.join().unwrap().unwrap().stdout_str(), "done\n");
+    });
+    assert_eq!(
+        r.run(&Cmd::probe(["echo", "after"])).unwrap().stdout_str(),
+        "after\n"
+    );
+    assert_eq!(s.logins(), 1, "the timeout did not cost the connection");
+}
+
+#[test]
+fn uploads_replace_a_file_without_it_ever_missing() {
+    let Some(s) = sshd::Sshd::start() else { return };
+    let r = runner(&s, "known_hosts", false);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("config");
+    r.put_file(&dest, b"first\n", 0o644).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let mut missing = 0;
+    std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let mut missing = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                missing += usize::from(!dest.exists());
+            }
+            missing
+        });
+        // A command runs on another channel while the uploads go.
+        let other = scope.spawn(|| r.run(&Cmd::probe(["sh", "-c", "sleep 1; echo other"])));
+        for i in 0..20 {
+            r.put_file(&dest, format!("version {i}\n").as_bytes(), 0o600)
+                .unwrap();
+        }
+        assert_eq!(other.join().unwrap().unwrap().stdout_str(), "other\n");
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        missing = watcher.join().unwrap();
+    });
+    assert_eq!(missing, 0, "the file went missing during an upload");
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "version 19\n");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["config"], "no temp file is left");
+    assert_eq!(s.logins(), 1);
+}

@@ -32,12 +32,14 @@ impl Change {
 }
 
 /// A guest as read once, for comparing many settings with it: its configuration as the backend
-/// stores it (the LXC config file, `pct config`'s output) and whether it is a template.
+/// stores it (the LXC config file, Proxmox's `/etc/pve/lxc/CTID.conf`) and whether it is a template.
 #[derive(Debug, Clone)]
 pub struct Live {
     pub id: GuestId,
     pub config: String,
     pub template: bool,
+    /// The snapshots, where the same read gave them (Proxmox keeps them in the config file).
+    pub snapshots: Option<Vec<String>>,
 }
 
 /// The differences between two sets of `key<sep>value` lines: a key found once on each side with

@@ -4,8 +4,9 @@
 
 use super::cgroup::CgroupVersion;
 
-/// The lines (`key = value`) for `gpus`; none when there are none.
-pub fn lines(gpus: &[u32], cgroup: CgroupVersion) -> Vec<String> {
+/// The lines (`key = value`) for `gpus`; none when there are none. `devices` is the guests'
+/// host's `/proc/devices`.
+pub fn lines(gpus: &[u32], cgroup: CgroupVersion, devices: &str) -> Vec<String> {
     if gpus.is_empty() {
         return Vec::new();
     }
@@ -25,11 +26,10 @@ pub fn lines(gpus: &[u32], cgroup: CgroupVersion) -> Vec<String> {
         "lxc.mount.entry = /dev/nvidia-caps dev/nvidia-caps none bind,optional,create=dir 0 0"
             .to_string(),
     );
-    let devices = std::fs::read_to_string("/proc/devices").unwrap_or_default();
     let allow = format!("{}.devices.allow", cgroup.prefix());
     v.push(format!("{allow} = c 195:* rwm"));
     for name in ["nvidia-uvm", "nvidia-caps"] {
-        match major(&devices, name) {
+        match major(devices, name) {
             Some(m) => v.push(format!("{allow} = c {m}:* rwm")),
             None => v.push(format!(
                 "# {name} is not loaded on this host: no device permission for it"

@@ -14,7 +14,6 @@ use crate::config::lxc::Container;
 use crate::config::GuestId;
 use crate::exec::{Cmd, Output};
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Mutex;
 
 #[derive(Debug, Clone, Default)]
@@ -135,7 +134,12 @@ impl Hypervisor for MemoryBackend {
         }
     }
 
-    fn preflight(&self, _: &Container) -> Vec<String> {
+    fn preflight(
+        &self,
+        _: &Container,
+        _: Option<&Container>,
+        _: Option<&str>,
+    ) -> Vec<super::Refusal> {
         Vec::new()
     }
 
@@ -147,7 +151,7 @@ impl Hypervisor for MemoryBackend {
         }))
     }
 
-    fn create(&self, ct: &Container, _: &Path) -> Result<()> {
+    fn create(&self, ct: &Container, _: &str, _: super::TaskSink) -> Result<()> {
         let id = ct.base.id;
         if !self.record(format!("create {id}")) {
             return Ok(());
@@ -157,7 +161,14 @@ impl Hypervisor for MemoryBackend {
         Ok(())
     }
 
-    fn clone_from(&self, ct: &Container, parent: GuestId, snapshot: &str) -> Result<()> {
+    fn clone_from(
+        &self,
+        ct: &Container,
+        parent: GuestId,
+        snapshot: Option<&str>,
+        _: super::TaskSink,
+    ) -> Result<()> {
+        let snapshot = snapshot.unwrap_or_default();
         let has = self.with(parent, |g| g.snapshots.iter().any(|s| s == snapshot))?;
         if !has {
             return Err(BackendError::Invalid(format!(
@@ -187,6 +198,7 @@ impl Hypervisor for MemoryBackend {
             id,
             config: String::new(),
             template: false,
+            snapshots: None,
         }))
     }
 
@@ -239,7 +251,7 @@ impl Hypervisor for MemoryBackend {
     }
 
     /// Like LXC: a running guest is stopped for the snapshot and started again.
-    fn snapshot(&self, id: GuestId, name: &str) -> Result<()> {
+    fn snapshot(&self, id: GuestId, name: &str, _: super::TaskSink) -> Result<()> {
         let was_running = self.state(id)? == Some(RunState::Running);
         self.stop(id)?;
         if !self.record(format!("snapshot {id} {name}")) {

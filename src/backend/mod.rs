@@ -4,6 +4,7 @@
 
 pub mod cgroup;
 pub mod change;
+pub mod files;
 pub mod gpu;
 pub mod guest_env;
 pub mod idmap;
@@ -79,7 +80,8 @@ pub enum Setting {
     Mounts {
         binds: Vec<MountPoint>,
         volumes: Vec<Volume>,
-        unprivileged: bool,
+        /// Whose ids the bind mounts' owners are given in.
+        ids: owner::Ids,
     },
     /// Per-guest firewall rules (Proxmox).
     Firewall {
@@ -145,6 +147,42 @@ pub struct Capabilities {
     pub storage_locks: bool,
 }
 
+/// Something a backend will refuse for a guest as configured, found before any change: the
+/// configuration field (a JSON pointer below the guest), what, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub field: String,
+    pub message: String,
+    pub hint: String,
+}
+
+impl Refusal {
+    pub fn new(
+        field: impl Into<String>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Refusal {
+            field: field.into(),
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+/// Where a backend reports the task an operation started on the node (a Proxmox UPID) before it
+/// waits for it, so that the step saves it as its intent: a run killed meanwhile finds the task
+/// again instead of starting a second one.
+pub type TaskSink<'a> = &'a mut dyn FnMut(&str) -> Result<()>;
+
+/// How a task found again ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskEnd {
+    Ok,
+    /// It failed (its exit status), or vanished without one.
+    Failed(String),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     #[error(transparent)]
@@ -185,8 +223,19 @@ pub trait Hypervisor: Send + Sync {
     /// `lxc` or `proxmox`.
     fn kind(&self) -> &'static str;
     fn capabilities(&self) -> Capabilities;
-    /// Checks host prerequisites for this guest (bridges, storage) before anything changes.
-    fn preflight(&self, ct: &Container) -> Vec<String>;
+    /// What it will refuse for this guest (bridges, storage, files on the host, snapshots it
+    /// cannot take), before anything changes. `parent` is the container it clones, if any;
+    /// `storage` the storage its root disk is on ([`crate::config::Fleet::storage_of`]).
+    fn preflight(
+        &self,
+        ct: &Container,
+        parent: Option<&Container>,
+        storage: Option<&str>,
+    ) -> Vec<Refusal>;
+    /// Why the backend cannot snapshot this container as configured (`None`: it can).
+    fn snapshot_refusal(&self, _ct: &Container, _storage: Option<&str>) -> Option<String> {
+        None
+    }
 
     /// `None` when the guest does not exist.
     fn state(&self, id: GuestId) -> Result<Option<RunState>>;
@@ -197,10 +246,23 @@ pub trait Hypervisor: Send + Sync {
     ) -> Result<std::collections::HashMap<GuestId, Option<RunState>>> {
         ids.iter().map(|id| Ok((*id, self.state(*id)?))).collect()
     }
-    /// Creates a stopped guest from a rootfs tarball. Atomic: a crash leaves no guest behind.
-    fn create(&self, ct: &Container, template: &std::path::Path) -> Result<()>;
-    /// Creates a stopped guest as a clone of `parent`'s snapshot `snapshot`.
-    fn clone_from(&self, ct: &Container, parent: GuestId, snapshot: &str) -> Result<()>;
+    /// Creates a stopped guest from a rootfs tarball (a path, or a backend's volume id).
+    fn create(&self, ct: &Container, template: &str, task: TaskSink) -> Result<()>;
+    /// Creates a stopped guest as a clone of `parent`'s snapshot `snapshot` (`None`: of the
+    /// template `parent` itself).
+    fn clone_from(
+        &self,
+        ct: &Container,
+        parent: GuestId,
+        snapshot: Option<&str>,
+        task: TaskSink,
+    ) -> Result<()>;
+    /// Waits for a task an interrupted operation started (see [`TaskSink`]) to end.
+    fn settle_task(&self, task: &str) -> Result<TaskEnd> {
+        Ok(TaskEnd::Failed(format!(
+            "{task}: this backend has no tasks"
+        )))
+    }
     /// Removes whatever a create or clone interrupted midway left behind.
     fn discard_partial(&self, id: GuestId) -> Result<()>;
 
@@ -237,7 +299,7 @@ pub trait Hypervisor: Send + Sync {
     /// Snapshot names, exactly as given when they were taken.
     fn snapshots(&self, id: GuestId) -> Result<Vec<String>>;
     /// Takes a snapshot (stopping and restarting the guest where the backend needs that).
-    fn snapshot(&self, id: GuestId, name: &str) -> Result<()>;
+    fn snapshot(&self, id: GuestId, name: &str, task: TaskSink) -> Result<()>;
     fn delete_snapshot(&self, id: GuestId, name: &str) -> Result<()>;
     /// Removes snapshots an interrupted `snapshot` left without a name.
     fn discard_partial_snapshots(&self, id: GuestId) -> Result<()>;

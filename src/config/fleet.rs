@@ -191,6 +191,22 @@ impl Fleet {
     }
 
     /// The file a guest is defined in, for messages.
+    /// The storage a container's root disk is on: its own `storage_pool`, or for a clone without
+    /// one, its parent's (clones are made on their source's storage).
+    pub fn storage_of<'a>(&'a self, ct: &'a crate::config::lxc::Container) -> Option<&'a str> {
+        let mut cur = ct;
+        for _ in 0..64 {
+            if let Some(pool) = &cur.base.storage_pool {
+                return Some(pool);
+            }
+            match cur.base.clone_from.and_then(|p| self.guest(p)) {
+                Some(GuestRef::Ct(parent)) => cur = parent,
+                _ => return None,
+            }
+        }
+        None
+    }
+
     pub fn file_of(&self, kind: GuestKind) -> String {
         let p = match kind {
             GuestKind::Lxc => &self.sources.lxc,

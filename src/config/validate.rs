@@ -84,12 +84,16 @@ fn clone_source(fleet: &Fleet, g: GuestRef<'_>, unknown_ref: Severity, diag: &Di
             format!("clone source {parent} is a {}, but {} is a {}", p.kind(), g.id(), g.kind()),
             Some("containers clone containers and VMs clone VMs".into()),
         ),
-        Some(GuestRef::Ct(pc)) if pc.base.template_snapshot_name.is_none() => diag.error(
-            &file,
-            &ptr,
-            format!("clone source {parent} has no `template_snapshot_name`"),
-            Some(format!("add \"template_snapshot_name\": \"final-form\" to {parent}; clones start from that snapshot")),
-        ),
+        Some(GuestRef::Ct(pc))
+            if pc.base.template_snapshot_name.is_none() && !pc.base.is_template =>
+        {
+            diag.error(
+                &file,
+                &ptr,
+                format!("clone source {parent} has no `template_snapshot_name` and is no template"),
+                Some(format!("add \"template_snapshot_name\": \"final-form\" to {parent} (clones start from that snapshot), or, on Proxmox, \"is_template\": true")),
+            )
+        }
         Some(_) => {}
     }
 }

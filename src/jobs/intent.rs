@@ -22,6 +22,10 @@ pub struct Intent {
     /// `Hypervisor::snapshot_identity`): a redo that finds another, complete, adopts it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_before: Option<String>,
+    /// The node-side task the operation started (a Proxmox UPID): a redo waits for it and adopts
+    /// what it made, or cleans up after it, instead of starting a second one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
 }
 
 impl Intent {
@@ -51,6 +55,7 @@ mod tests {
             was_running: Some(true),
             token: Some("1733-950-feature:docker".into()),
             snapshot_before: Some("snap0".into()),
+            task: Some("UPID:pve:00001234:0000ABCD:5F5E1000:vzcreate:950:root@pam:".into()),
         };
         assert_eq!(Intent::decode(&i.encode()), i);
         assert_eq!(Intent::default().encode(), b"{}");

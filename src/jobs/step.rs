@@ -220,6 +220,21 @@ impl<'a> Attempt<'a> {
         change(&mut self.intent);
         (self.save)(&self.intent)
     }
+
+    /// Saves that the step's operation is issued (forgetting an earlier attempt's task), and
+    /// returns what records, durably, the task the backend reports it started.
+    pub fn issue(
+        &mut self,
+    ) -> Result<impl FnMut(&str) -> crate::backend::Result<()> + use<'_, 'a>, StepError> {
+        self.save(|i| {
+            i.issued = true;
+            i.task = None;
+        })?;
+        Ok(|task: &str| {
+            self.save(|i| i.task = Some(task.to_string()))
+                .map_err(|e| crate::backend::BackendError::Invalid(e.to_string()))
+        })
+    }
 }
 
 /// A step's failure, with the output of what failed.

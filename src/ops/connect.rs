@@ -2,7 +2,8 @@
 //! state store.
 
 use super::Options;
-use crate::backend::{lxc::LxcBackend, proxmox::ProxmoxBackend, Hypervisor};
+use crate::backend::proxmox::{NodeLayout, ProxmoxBackend};
+use crate::backend::{lxc::LxcBackend, Hypervisor};
 use crate::config::Fleet;
 use crate::error::{Error, Result};
 use crate::exec::ssh::{SshOptions, SshRunner, Target};
@@ -165,8 +166,7 @@ fn backend(
             BackendKind::Proxmox => Arc::new(ProxmoxBackend::new(
                 runner,
                 opts.pve_tools.clone(),
-                opts.pve_conf_dir.clone(),
-                opts.pve_owned_dir.clone(),
+                NodeLayout::under(&opts.pve_root),
                 opts.node
                     .clone()
                     .or_else(|| fleet.hypervisor.phoenix.node.clone()),

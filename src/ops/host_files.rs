@@ -1,5 +1,5 @@
-//! The files on this host that guests refer to: templates, feature scripts, application scripts,
-//! host check scripts and mount sources. `validate` reports missing ones as warnings (the config
+//! The files on this host that guests refer to: feature scripts, application scripts and host
+//! check scripts (templates and mount sources are on the guests' host: its backend checks them). `validate` reports missing ones as warnings (the config
 //! may be checked away from its host), `run` and `plan` as errors.
 
 use crate::config::validate::resolve;
@@ -55,16 +55,6 @@ fn container_files(
     at: &str,
     missing: &dyn Fn(String, &str, &Path, &str),
 ) {
-    if let (Some(t), None) = (&c.template, c.base.clone_from) {
-        if !Path::new(t).is_file() {
-            missing(
-                format!("{at}/template"),
-                "template",
-                Path::new(t),
-                "build or download the rootfs tarball first",
-            );
-        }
-    }
     let relative = "paths are relative to the config directory";
     if let Some(s) = &c.application_script {
         let p = resolve(fleet, s);
@@ -85,16 +75,6 @@ fn container_files(
                 "host check script",
                 &p,
                 relative,
-            );
-        }
-    }
-    for (i, m) in c.mount_points.iter().enumerate() {
-        if !Path::new(&m.host_path).exists() {
-            missing(
-                format!("{at}/mount_points/{i}/host_path"),
-                "mount source",
-                Path::new(&m.host_path),
-                "create it on the host first",
             );
         }
     }

@@ -2,10 +2,11 @@
 //! (printed as diagnostics), and an error when any of them is an error.
 
 use super::Options;
-use crate::config::{fleet, validate, Diagnostics, Fleet, Severity};
+use crate::config::{fleet, validate, Diagnostics, Fleet, GuestId, GuestRef, Severity};
 use crate::error::{Error, Result};
 use crate::features::FeatureDirs;
 use crate::graph::Graph;
+use crate::session::Session;
 use crate::ui::out;
 
 /// The checked fleet of `--config-dir`; diagnostics are printed.
@@ -30,10 +31,34 @@ pub fn features(opts: &Options, fleet: &Fleet) -> FeatureDirs {
 }
 
 /// Checks the host files the given guests need (`run`/`plan`): missing ones are errors.
-pub fn preflight(opts: &Options, fleet: &Fleet, ids: &[crate::config::GuestId]) -> Result<()> {
-    let diag = Diagnostics::new();
+pub fn preflight(opts: &Options, session: &Session, ids: &[GuestId]) -> Result<()> {
+    let (fleet, diag) = (&session.fleet, Diagnostics::new());
     super::host_files::check(fleet, ids, &features(opts, fleet), Severity::Error, &diag);
+    backend_preflight(session, ids, &diag);
     finish(diag, opts.quiet)
+}
+
+/// What the backend will refuse for the containers of the run (bridges, storage, files on the
+/// guests' host, snapshots it cannot take), as errors at their fields.
+fn backend_preflight(session: &Session, ids: &[GuestId], diag: &Diagnostics) {
+    let fleet = &session.fleet;
+    for id in ids {
+        let Some(g @ GuestRef::Ct(ct)) = fleet.guest(*id) else {
+            continue;
+        };
+        let parent = ct.base.clone_from.and_then(|p| match fleet.guest(p) {
+            Some(GuestRef::Ct(p)) => Some(p),
+            _ => None,
+        });
+        let (file, at) = (fleet.file_of(g.kind()), fleet.pointer_of(g));
+        for r in session.backend.preflight(ct, parent, fleet.storage_of(ct)) {
+            let ptr = match r.field.is_empty() {
+                true => at.clone(),
+                false => format!("{at}/{}", r.field),
+            };
+            diag.push(Severity::Error, &file, &ptr, r.message, Some(r.hint));
+        }
+    }
 }
 
 /// Prints the diagnostics; an error when any is an error.

@@ -41,8 +41,7 @@ pub struct Options {
     pub node: Option<String>,
     /// Where `pct` and `pvesh` are on the node (`None`: its PATH).
     pub pve_tools: Option<PathBuf>,
-    pub pve_conf_dir: PathBuf,
-    pub pve_owned_dir: PathBuf,
+    pub pve_root: PathBuf,
     /// The SSH key for guests with `exec_via: ssh` (`None`: one in the state directory).
     pub guest_identity: Option<PathBuf>,
 }

@@ -62,7 +62,7 @@ pub fn run(opts: &Options, targets: &[GuestId]) -> Result<Plan> {
         .graph
         .order(targets)
         .map_err(|e| Error::usage(e.to_string()))?;
-    load::preflight(opts, &session.fleet, &order)?;
+    load::preflight(opts, &session, &order)?;
     let _ = session
         .found
         .set(session.backend.states(&order).unwrap_or_default());

@@ -3,7 +3,7 @@
 
 use super::connect::{self, Purpose};
 use super::{load, Options};
-use crate::config::{GuestId, GuestRef};
+use crate::config::GuestId;
 use crate::converge::{Event, Reporter, Summary};
 use crate::error::{Error, Result};
 use crate::exit::Status;
@@ -58,8 +58,7 @@ pub fn run(opts: &Options, req: &RunRequest) -> Result<(Summary, Status)> {
         .graph
         .order(&req.ids)
         .map_err(|e| Error::usage(e.to_string()))?;
-    load::preflight(opts, &session.fleet, &order)?;
-    host_preflight(&session, &order)?;
+    load::preflight(opts, &session, &order)?;
     if !req.dry_run {
         session.store = Some(connect::hold_store(&opts.state_dir, &*session.runner)?);
     }
@@ -88,32 +87,6 @@ pub fn run(opts: &Options, req: &RunRequest) -> Result<(Summary, Status)> {
         Status::GuestFailed
     };
     Ok((summary, status))
-}
-
-/// What the backend needs of this host for the containers of the run (bridges, storage), before
-/// anything changes. (A guest the backend cannot build at all is reported on its own.)
-fn host_preflight(session: &Session, order: &[GuestId]) -> Result<()> {
-    let mut problems: Vec<String> = order
-        .iter()
-        .filter_map(|id| match session.fleet.guest(*id) {
-            Some(GuestRef::Ct(ct)) => Some(ct),
-            _ => None,
-        })
-        .flat_map(|ct| {
-            let id = ct.base.id;
-            session
-                .backend
-                .preflight(ct)
-                .into_iter()
-                .map(move |p| format!("{id}: {p}"))
-        })
-        .collect();
-    problems.sort();
-    problems.dedup();
-    match problems.is_empty() {
-        true => Ok(()),
-        false => Err(Error::Host(problems)),
-    }
 }
 
 fn reporter(opts: &Options) -> SharedReporter {

@@ -38,3 +38,42 @@ pub fn write_dir(files: &[(&str, serde_json::Value)]) -> tempfile::TempDir {
     }
     dir
 }
+
+/// A bridge made for one test, deleted with it; `None` (after saying why) without root, which
+/// CI always has.
+pub struct Bridge {
+    pub name: String,
+}
+
+impl Bridge {
+    pub fn make() -> Option<Bridge> {
+        let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
+        });
+        if !root {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "CI=true but not root"
+            );
+            eprintln!("\n\n*** SKIPPING: making a bridge needs root ***\n\n");
+            return None;
+        }
+        let name = format!("phxpl{}", std::process::id() % 100_000);
+        let ok = std::process::Command::new("ip")
+            .args(["link", "add", &name, "type", "bridge"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip link add {name} type bridge");
+        Some(Bridge { name })
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.name])
+            .status();
+    }
+}

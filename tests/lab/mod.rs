@@ -23,7 +23,7 @@ pub mod sshd;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Lxc,
-    /// `pct` on this machine (the faithful double in fixtures/pve, on real LXC).
+    /// A stand-in Proxmox node on this machine (`fixtures/pve/node`, on real LXC).
     Proxmox,
     /// The same, over SSH to a real sshd on the loopback.
     ProxmoxSsh,
@@ -100,14 +100,18 @@ impl Lab {
         .expect("copy");
         let mut sshd = None;
         if backend != Backend::Lxc {
-            for d in ["bin", "pve", "owned"] {
-                std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
-            }
-            std::fs::copy(repo().join("fixtures/pve/pct"), dir.path().join("bin/pct"))
-                .expect("pct");
-            let env =
-                json!({"lxc_path": dir.path().join("lxc"), "conf_dir": dir.path().join("pve")});
-            std::fs::write(dir.path().join("bin/pct.env"), env.to_string()).expect("pct.env");
+            let out = Command::new(repo().join("fixtures/pve/node"))
+                .arg("up")
+                .arg(dir.path().join("node"))
+                .args(["--net", &net.to_string(), "--bridge", &bridge, "--template"])
+                .arg(template().expect("template"))
+                .output()
+                .expect("fixtures/pve/node");
+            assert!(
+                out.status.success(),
+                "node up: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             if backend == Backend::ProxmoxSsh {
                 sshd = Some(sshd::Sshd::start()?);
             }
@@ -148,7 +152,11 @@ impl Lab {
         let mut c = self.ct(name, host);
         c["template"] = json!(template().expect("template").display().to_string());
         c["template_snapshot_name"] = json!("final-form");
-        c["storage_pool"] = json!("local");
+        // On the stand-in node, the storage that can snapshot (`local` is a dir storage).
+        c["storage_pool"] = json!(match self.backend {
+            Backend::Lxc => "local",
+            Backend::Proxmox | Backend::ProxmoxSsh => "tank",
+        });
         c
     }
 
@@ -221,10 +229,8 @@ impl Lab {
             }
             Backend::Proxmox | Backend::ProxmoxSsh => {
                 c.env("PHOENIX_BACKEND", "proxmox")
-                    .env("PHOENIX_PVE_TOOLS", self.path("bin"))
-                    .env("PHOENIX_PVE_CONF_DIR", self.path("pve"))
-                    .env("PHOENIX_PVE_OWNED_DIR", self.path("owned"))
-                    .env("PHOENIX_NODE", "localhost");
+                    .env("PHOENIX_PVE_TOOLS", self.path("node/bin"))
+                    .env("PHOENIX_PVE_ROOT", self.path("node"));
             }
         }
         if let Some(s) = &self.sshd {
@@ -275,12 +281,43 @@ impl Lab {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Where the containers are: the lab's LXC path, or the stand-in node's.
+    pub fn lxc_path(&self) -> PathBuf {
+        match self.backend {
+            Backend::Lxc => self.path("lxc"),
+            Backend::Proxmox | Backend::ProxmoxSsh => self.path("node/lxc"),
+        }
+    }
+
+    /// The stand-in node's config file of a container (lab-relative id).
+    pub fn pve_conf(&self, id: u32) -> String {
+        let path = self.path(&format!("node/etc/pve/lxc/{}.conf", self.arg(id)));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// Makes the stand-in node's tasks take `ms` longer, so that a test can interrupt one.
+    pub fn set_task_delay_ms(&self, ms: u64) {
+        let path = self.path("node/node.json");
+        let mut meta: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        meta["task_delay_ms"] = json!(ms);
+        std::fs::write(&path, meta.to_string()).unwrap();
+    }
+
+    /// A tool of the stand-in node (`pct`, `pvesh`, ...), with `args`.
+    pub fn node_tool(&self, tool: &str, args: &[&str]) -> Output {
+        Command::new(self.path(&format!("node/bin/{tool}")))
+            .args(args)
+            .output()
+            .expect("stand-in tool")
+    }
+
     /// Runs argv inside a container (lab-relative id).
     pub fn attach(&self, id: u32, argv: &[&str]) -> Output {
         Command::new("lxc-attach")
             .args([
                 "-P",
-                self.path("lxc").to_str().unwrap(),
+                self.lxc_path().to_str().unwrap(),
                 "-n",
                 &self.arg(id),
                 "--clear-env",
@@ -302,7 +339,7 @@ impl Lab {
 
     fn raw_containers(&self) -> Vec<String> {
         let out = Command::new("lxc-ls")
-            .args(["-P", self.path("lxc").to_str().unwrap(), "-1"])
+            .args(["-P", self.lxc_path().to_str().unwrap(), "-1"])
             .output()
             .expect("lxc-ls");
         String::from_utf8_lossy(&out.stdout)
@@ -333,7 +370,19 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let lxc = self.path("lxc");
+        if self.backend != Backend::Lxc {
+            let out = Command::new(repo().join("fixtures/pve/node"))
+                .arg("down")
+                .arg(self.path("node"))
+                .output();
+            if let Some(o) = out.ok().filter(|o| !o.status.success()) {
+                eprintln!(
+                    "lab cleanup: node down: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+        }
+        let lxc = self.lxc_path();
         // Clones before their parents: highest ids were cloned last in every test fleet.
         let mut names = self.raw_containers();
         names.sort_by_key(|n| std::cmp::Reverse(n.parse::<u32>().unwrap_or(0)));

@@ -19,8 +19,10 @@ mod settings;
 mod snapshots;
 
 use super::cgroup::CgroupVersion;
+use super::files;
 use super::{
-    Applied, BackendError, Capabilities, Change, Hypervisor, Live, Result, RunState, Setting,
+    Applied, BackendError, Capabilities, Change, Hypervisor, Live, Refusal, Result, RunState,
+    Setting, TaskSink,
 };
 use crate::config::lxc::Container;
 use crate::config::GuestId;
@@ -96,24 +98,34 @@ impl LxcBackend {
         Ok(())
     }
 
-    /// Problems with the host for `ct`: its bridges, and the LXC path.
-    fn host_problems(&self, ct: &Container) -> Vec<String> {
+    /// What this host lacks for `ct`: its bridges, the LXC path, its template and mount sources.
+    fn host_problems(&self, ct: &Container) -> Vec<Refusal> {
         let mut problems = Vec::new();
-        for net in ct.network.iter().chain(ct.network_secondary.iter()) {
+        for (field, net) in [
+            ("network_config", &ct.network),
+            ("network_config_secondary", &ct.network_secondary),
+        ] {
+            let Some(net) = net else { continue };
             let bridge = Path::new("/sys/class/net").join(&net.bridge).join("bridge");
             if !bridge.is_dir() {
-                problems.push(format!(
-                    "bridge {b} does not exist on this host (create it: ip link add {b} type bridge && ip addr add ADDRESS/24 dev {b} && ip link set {b} up)",
-                    b = net.bridge
+                problems.push(Refusal::new(
+                    format!("{field}/bridge"),
+                    format!("bridge {} does not exist on this host", net.bridge),
+                    format!("create it: ip link add {b} type bridge && ip addr add ADDRESS/24 dev {b} && ip link set {b} up", b = net.bridge),
                 ));
             }
         }
         if !self.path.is_dir() && std::fs::create_dir_all(&self.path).is_err() {
-            problems.push(format!(
-                "LXC path {} does not exist and cannot be created",
-                self.path.display()
+            problems.push(Refusal::new(
+                "",
+                format!(
+                    "LXC path {} does not exist and cannot be created",
+                    self.path.display()
+                ),
+                "give --lxc-path a directory Phoenix can create",
             ));
         }
+        problems.extend(files::missing(ct, |p| Path::new(p).exists()));
         problems
     }
 }
@@ -133,7 +145,7 @@ impl Hypervisor for LxcBackend {
         }
     }
 
-    fn preflight(&self, ct: &Container) -> Vec<String> {
+    fn preflight(&self, ct: &Container, _: Option<&Container>, _: Option<&str>) -> Vec<Refusal> {
         self.host_problems(ct)
     }
 
@@ -153,11 +165,20 @@ impl Hypervisor for LxcBackend {
         }))
     }
 
-    fn create(&self, ct: &Container, template: &Path) -> Result<()> {
-        self.create_from_template(ct, template)
+    fn create(&self, ct: &Container, template: &str, _: TaskSink) -> Result<()> {
+        self.create_from_template(ct, Path::new(template))
     }
 
-    fn clone_from(&self, ct: &Container, parent: GuestId, snapshot: &str) -> Result<()> {
+    fn clone_from(
+        &self,
+        ct: &Container,
+        parent: GuestId,
+        snapshot: Option<&str>,
+        _: TaskSink,
+    ) -> Result<()> {
+        let snapshot = snapshot.ok_or_else(|| {
+            BackendError::Invalid(format!("{parent} is a template; plain LXC has none"))
+        })?;
         self.clone_snapshot(ct, parent, snapshot)
     }
 
@@ -171,6 +192,7 @@ impl Hypervisor for LxcBackend {
                 id,
                 config,
                 template: false,
+                snapshots: None,
             })),
             Err(BackendError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
@@ -237,7 +259,7 @@ impl Hypervisor for LxcBackend {
         self.snapshot_names(id)
     }
 
-    fn snapshot(&self, id: GuestId, name: &str) -> Result<()> {
+    fn snapshot(&self, id: GuestId, name: &str, _: TaskSink) -> Result<()> {
         self.take_snapshot(id, name)
     }
 

@@ -38,7 +38,11 @@ impl LxcBackend {
             }
             Setting::IdMaps { .. } => Vec::new(),
             Setting::RawOptions(opts) => opts.iter().map(|o| normalise_option(o)).collect(),
-            Setting::Gpus(gpus) => gpu::lines(gpus, self.cgroup),
+            // The plain LXC backend runs on the guests' host: its /proc/devices is theirs.
+            Setting::Gpus(gpus) => {
+                let devices = std::fs::read_to_string("/proc/devices").unwrap_or_default();
+                gpu::lines(gpus, self.cgroup, &devices)
+            }
             Setting::Mounts { binds, volumes, .. } => self.mounts(id, binds, volumes),
             Setting::Firewall { .. } | Setting::RootfsSize(_) => {
                 return Err(BackendError::Invalid(format!(

@@ -68,7 +68,7 @@ impl LxcBackend {
             Setting::Mounts {
                 binds,
                 volumes,
-                unprivileged,
+                ids,
             } => {
                 for v in volumes {
                     let dir = self.volume_dir(id, v);
@@ -83,7 +83,7 @@ impl LxcBackend {
                     let have = std::fs::metadata(&b.host_path)
                         .ok()
                         .map(|m| format!("{}:{}", m.uid(), m.gid()));
-                    owner::change(b, *unprivileged, have)
+                    owner::change(b, ids, have)
                 }));
             }
             _ => {}
@@ -142,7 +142,7 @@ impl LxcBackend {
             Setting::Mounts {
                 binds,
                 volumes,
-                unprivileged,
+                ids,
             } => {
                 for v in volumes {
                     let dir = self.volume_dir(id, v);
@@ -152,7 +152,7 @@ impl LxcBackend {
                     }
                 }
                 for b in binds {
-                    if let Some(spec) = owner::chown_spec(b, *unprivileged) {
+                    if let Some(spec) = owner::chown_spec(b, ids) {
                         self.runner.run(&Cmd::act(["chown", &spec, &b.host_path]))?;
                     }
                 }

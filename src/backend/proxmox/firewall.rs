@@ -1,5 +1,9 @@
 //! A container's firewall rules through `pvesh`: read in position order, and converged without
-//! deleting and recreating the rules already in place at the top.
+//! deleting and recreating the rules already in place at the top. pve-firewall inserts every new
+//! rule at the top, whatever `pos` says (`API2/Firewall/Rules.pm` `create_rule`: `unshift`), so
+//! the missing rules are created last first and each moved below the kept ones (`moveto`, which
+//! puts a rule before the one that was at that position). Every change names the digest of the
+//! rules as read just before it, so pve-firewall refuses it if someone changed them in between.
 
 use super::ProxmoxBackend;
 use crate::backend::{BackendError, Change, Result};
@@ -12,8 +16,8 @@ impl ProxmoxBackend {
         Ok(format!("/nodes/{}/lxc/{id}/firewall", self.node()?))
     }
 
-    /// Firewall rules as the node has them, in order.
-    fn firewall_rules(&self, id: GuestId) -> Result<Vec<FirewallRule>> {
+    /// Firewall rules as the node has them, in order, and their digest (none without rules).
+    fn firewall_rules(&self, id: GuestId) -> Result<(Vec<FirewallRule>, Option<String>)> {
         let out = self.runner.run(&Cmd::probe([
             self.tool("pvesh"),
             "get".into(),
@@ -23,12 +27,15 @@ impl ProxmoxBackend {
         ]))?;
         let v: serde_json::Value = serde_json::from_slice(&out.stdout)
             .map_err(|e| BackendError::Invalid(format!("pvesh rules of {id}: {e}")))?;
-        let mut rules: Vec<(u64, FirewallRule)> = v
-            .as_array()
-            .map(|a| a.iter().filter_map(rule_from_json).collect())
-            .unwrap_or_default();
+        let list = v.as_array().cloned().unwrap_or_default();
+        let digest = list
+            .first()
+            .and_then(|r| r.get("digest"))
+            .and_then(|d| d.as_str())
+            .map(String::from);
+        let mut rules: Vec<(u64, FirewallRule)> = list.iter().filter_map(rule_from_json).collect();
         rules.sort_by_key(|(pos, _)| *pos);
-        Ok(rules.into_iter().map(|(_, r)| r).collect())
+        Ok((rules.into_iter().map(|(_, r)| r).collect(), digest))
     }
 
     pub(super) fn firewall_diff(
@@ -38,7 +45,7 @@ impl ProxmoxBackend {
         rules: &[FirewallRule],
     ) -> Result<Vec<Change>> {
         let want: &[FirewallRule] = if enabled { rules } else { &[] };
-        let have = self.firewall_rules(id)?;
+        let (have, _) = self.firewall_rules(id)?;
         if have == want {
             return Ok(Vec::new());
         }
@@ -58,23 +65,36 @@ impl ProxmoxBackend {
     ) -> Result<()> {
         let base = self.firewall_base(id)?;
         let want: &[FirewallRule] = if enabled { rules } else { &[] };
-        let (delete, create) = plan(&self.firewall_rules(id)?, want);
-        let pvesh = |args: Vec<String>| {
-            let argv = std::iter::once(self.tool("pvesh")).chain(args).collect();
-            self.act(argv, 60)
+        let (delete, create) = plan(&self.firewall_rules(id)?.0, want);
+        let pvesh = |args: Vec<String>| self.act(self.pvesh(args), 60);
+        let with_digest = |mut args: Vec<String>| -> Result<Vec<String>> {
+            if let Some(d) = self.firewall_rules(id)?.1 {
+                args.extend(["--digest".into(), d]);
+            }
+            Ok(args)
         };
         for pos in delete {
-            pvesh(vec!["delete".into(), format!("{base}/rules/{pos}")])?;
+            pvesh(with_digest(vec![
+                "delete".into(),
+                format!("{base}/rules/{pos}"),
+            ])?)?;
         }
-        for (pos, r) in create {
-            let mut args = vec![
-                "create".into(),
-                format!("{base}/rules"),
-                "--pos".into(),
-                pos.to_string(),
-            ];
+        // Last first, each then moved to just below the kept rules (it lands at the top).
+        let kept = create.first().map_or(0, |(pos, _)| *pos);
+        for (_, r) in create.into_iter().rev() {
+            let mut args = vec!["create".into(), format!("{base}/rules")];
             args.extend(rule_args(&r));
             pvesh(args)?;
+            if kept > 0 {
+                let moveto = (kept + 1).to_string();
+                let args = vec![
+                    "set".into(),
+                    format!("{base}/rules/0"),
+                    "--moveto".into(),
+                    moveto,
+                ];
+                pvesh(with_digest(args)?)?;
+            }
         }
         pvesh(vec![
             "set".into(),

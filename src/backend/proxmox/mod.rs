@@ -1,55 +1,64 @@
-//! Proxmox VE containers through `pct` (and `pvesh` for firewall rules), run on the node itself
-//! or over SSH (any [`Runner`]). By concern:
-//! - [`settings`]: only what differs from `pct config` is set (`pct set`);
+//! Proxmox VE containers through the node's own tools (`pct`; `pvesh` for tasks and firewall
+//! rules; `pvesm`, `pveam`), run on the node itself or over SSH (any [`Runner`]), checked against
+//! Proxmox VE 9's source (see the README). By concern:
+//! - [`node`]: where the node keeps things, and what is read there (name, storages, devices);
+//! - [`preflight`]: what the node would refuse, found before any change;
+//! - [`tasks`]: create, clone and snapshot as tasks that survive an interrupted run; locks held
+//!   by other operations waited out;
+//! - [`settings`]: only what differs from the current config is set (`pct set`);
 //! - [`raw_lines`]: raw `lxc.*` lines (GPU devices, id maps, AppArmor, `lxc_options`) written into
-//!   `/etc/pve/lxc/CTID.conf` and removed when no longer asked for; Proxmox turns comments into the
-//!   description, so the lines Phoenix owns are recorded beside it, on the node;
-//! - [`firewall`]: per-guest rules through `pvesh`, converged without recreating what is in place;
-//! - [`rootfs`]: `pct create`, `pct clone`, and the root disk grown, never shrunk;
+//!   `/etc/pve/lxc/CTID.conf` under its config lock and removed when no longer asked for; Proxmox
+//!   turns comments into the description, so the lines Phoenix owns are recorded on the node;
+//! - [`firewall`]: per-guest rules through `pvesh`, in order, without recreating what is in place;
+//! - [`rootfs`]: create and clone, and the root disk grown, never shrunk;
 //! - [`snapshots`]: matched by exact name; templates;
 //! - [`exec`]: `pct exec` / `pct push` with a clean environment;
-//! - [`pct`]: reading what `pct` prints.
+//! - [`pct`]: reading the config file (sections, pending changes) and `pct list`.
 
 mod exec;
 mod firewall;
+mod node;
 pub mod pct;
+mod preflight;
 mod raw_lines;
 mod rootfs;
 mod settings;
 mod snapshots;
+mod tasks;
 
 use super::{
-    Applied, BackendError, Capabilities, Change, Hypervisor, Live, Result, RunState, Setting,
+    Applied, BackendError, Capabilities, Change, Hypervisor, Live, Refusal, Result, RunState,
+    Setting, TaskEnd, TaskSink,
 };
 use crate::config::lxc::Container;
 use crate::config::GuestId;
 use crate::exec::{Cmd, Output, Runner};
 use pct::PctConfig;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 pub use firewall::plan as firewall_plan;
-
-pub const DEFAULT_CONF_DIR: &str = "/etc/pve/lxc";
-pub const DEFAULT_OWNED_DIR: &str = "/var/lib/phoenix/pve";
+pub use node::NodeLayout;
 
 pub struct ProxmoxBackend {
     runner: Arc<dyn Runner>,
-    /// Directory holding `pct` and `pvesh`; `None`: found on the node's PATH.
+    /// Directory holding `pct`, `pvesh`, `pvesm` and `pveam`; `None`: found on the node's PATH.
     tools: Option<PathBuf>,
-    conf_dir: PathBuf,
-    owned_dir: PathBuf,
+    layout: NodeLayout,
     node: OnceLock<String>,
+    storages: OnceLock<BTreeMap<String, node::Storage>>,
+    devices: OnceLock<String>,
+    /// Config files read with the fleet's states, each for its guest's first inspection.
+    prefetched: Mutex<HashMap<GuestId, Live>>,
 }
 
 impl ProxmoxBackend {
     pub fn new(
         runner: Arc<dyn Runner>,
         tools: Option<PathBuf>,
-        conf_dir: PathBuf,
-        owned_dir: PathBuf,
+        layout: NodeLayout,
         node: Option<String>,
     ) -> ProxmoxBackend {
         let cell = OnceLock::new();
@@ -59,9 +68,11 @@ impl ProxmoxBackend {
         ProxmoxBackend {
             runner,
             tools,
-            conf_dir,
-            owned_dir,
+            layout,
             node: cell,
+            storages: OnceLock::new(),
+            devices: OnceLock::new(),
+            prefetched: Mutex::new(HashMap::new()),
         }
     }
 
@@ -76,10 +87,15 @@ impl ProxmoxBackend {
         std::iter::once(self.tool("pct")).chain(args).collect()
     }
 
+    fn pvesh<I: IntoIterator<Item = String>>(&self, args: I) -> Vec<String> {
+        std::iter::once(self.tool("pvesh")).chain(args).collect()
+    }
+
+    /// Runs a command that changes the node; a guest or storage lock held by another operation
+    /// is waited out ([`tasks::retry_locked`]).
     fn act(&self, argv: Vec<String>, timeout_s: u64) -> Result<Output> {
-        Ok(self
-            .runner
-            .run(&Cmd::act(argv).timeout(Duration::from_secs(timeout_s)))?)
+        let cmd = Cmd::act(argv).timeout(Duration::from_secs(timeout_s));
+        tasks::retry_locked(|| self.runner.run(&cmd))
     }
 
     fn config(&self, id: GuestId) -> Result<PctConfig> {
@@ -87,26 +103,40 @@ impl ProxmoxBackend {
         Ok(PctConfig::parse(&live.config))
     }
 
-    /// The node's name in API paths.
-    fn node(&self) -> Result<String> {
-        if let Some(n) = self.node.get() {
-            return Ok(n.clone());
-        }
-        let n = self
-            .runner
-            .run(&Cmd::probe(["hostname"]))?
-            .stdout_str()
-            .trim()
-            .to_string();
-        let _ = self.node.set(n.clone());
-        Ok(n)
-    }
-
     fn read_remote(&self, path: &Path) -> Result<Option<String>> {
         let out = self
             .runner
             .output(&Cmd::probe(["cat".to_string(), path.display().to_string()]))?;
         Ok(out.success().then(|| out.stdout_str()))
+    }
+
+    /// `pct destroy ID --purge 1` (its firewall config and job entries too) with `flags`.
+    fn pct_destroy(&self, id: GuestId, flags: &[&str]) -> Result<()> {
+        let mut argv = vec![
+            "destroy".to_string(),
+            id.to_string(),
+            "--purge".into(),
+            "1".into(),
+        ];
+        argv.extend(flags.iter().map(|f| f.to_string()));
+        self.act(self.pct(argv), 600)?;
+        Ok(())
+    }
+
+    /// A guest as its config file says: the snapshots (finished ones) come with it.
+    fn live_of(&self, id: GuestId, config: String) -> Live {
+        let template = PctConfig::parse(&config).get("template") == Some("1");
+        let snapshots = pct::sections(&config)
+            .into_iter()
+            .filter(|(_, finished)| *finished)
+            .map(|(name, _)| name)
+            .collect();
+        Live {
+            id,
+            config,
+            template,
+            snapshots: Some(snapshots),
+        }
     }
 
     fn mkdir_on_node(&self, dir: &Path) -> Result<()> {
@@ -133,12 +163,17 @@ impl Hypervisor for ProxmoxBackend {
         }
     }
 
-    fn preflight(&self, ct: &Container) -> Vec<String> {
-        let mut p = Vec::new();
-        if ct.base.storage_pool.is_none() && ct.base.clone_from.is_none() {
-            p.push("storage_pool is required by the proxmox backend (the Proxmox storage id for the root disk)".to_string());
-        }
-        p
+    fn preflight(
+        &self,
+        ct: &Container,
+        parent: Option<&Container>,
+        storage: Option<&str>,
+    ) -> Vec<Refusal> {
+        self.refusals(ct, parent, storage)
+    }
+
+    fn snapshot_refusal(&self, ct: &Container, storage: Option<&str>) -> Option<String> {
+        self.why_no_snapshot(ct, storage)
     }
 
     fn state(&self, id: GuestId) -> Result<Option<RunState>> {
@@ -166,63 +201,95 @@ impl Hypervisor for ProxmoxBackend {
         }))
     }
 
-    /// One `pct list` for all: `VMID Status Lock Name` rows.
+    /// One command for all: `pct list` (`VMID Status Lock Name` rows), then the config file of
+    /// each guest listed, kept for that guest's first [`Hypervisor::inspect`].
     fn states(&self, ids: &[GuestId]) -> Result<HashMap<GuestId, Option<RunState>>> {
-        let out = self
-            .runner
-            .run(&Cmd::probe(self.pct(["list".to_string()])))?;
-        let listed = pct::list_states(&out.stdout_str());
+        let script = r#"pct=$1; shift; "$pct" list || exit; for f; do echo "==> $f <=="; cat "$f" 2>/dev/null; done"#;
+        let mut argv = vec![
+            "sh".to_string(),
+            "-c".into(),
+            script.into(),
+            "sh".into(),
+            self.tool("pct"),
+        ];
+        argv.extend(
+            ids.iter()
+                .map(|id| self.layout.conf_path(*id).display().to_string()),
+        );
+        let text = self.runner.run(&Cmd::probe(argv))?.stdout_str();
+        let (list, files) = text
+            .split_once("==> ")
+            .map_or((text.as_str(), ""), |(l, f)| (l, f));
+        let listed = pct::list_states(list);
+        let mut kept = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, config) in ids.iter().zip(format!("==> {files}").split("==> ").skip(1)) {
+            let config = config.split_once(" <==\n").map_or("", |(_, c)| c);
+            if listed.contains_key(id) && !config.is_empty() {
+                kept.insert(*id, self.live_of(*id, config.to_string()));
+            }
+        }
         Ok(ids
             .iter()
             .map(|id| (*id, listed.get(id).copied()))
             .collect())
     }
 
-    fn create(&self, ct: &Container, template: &Path) -> Result<()> {
-        self.pct_create(ct, template)
+    fn create(&self, ct: &Container, template: &str, task: TaskSink) -> Result<()> {
+        self.create_ct(ct, template, task)
     }
 
-    fn clone_from(&self, ct: &Container, parent: GuestId, snapshot: &str) -> Result<()> {
-        self.pct_clone(ct, parent, snapshot)
+    fn clone_from(
+        &self,
+        ct: &Container,
+        parent: GuestId,
+        snapshot: Option<&str>,
+        task: TaskSink,
+    ) -> Result<()> {
+        self.clone_ct(ct, parent, snapshot, task)
     }
 
+    fn settle_task(&self, task: &str) -> Result<TaskEnd> {
+        self.wait_task(task)
+    }
+
+    /// An interrupted create or clone leaves `lock: create` (and the disks it made): unlocked,
+    /// then destroyed with its unreferenced disks.
     fn discard_partial(&self, id: GuestId) -> Result<()> {
-        if self.state(id)?.is_some() {
-            self.act(
-                self.pct([
-                    "destroy".into(),
-                    id.to_string(),
-                    "--force".into(),
-                    "1".into(),
-                    "--purge".into(),
-                    "1".into(),
-                ]),
-                600,
-            )?;
+        let Some(live) = self.inspect(id)? else {
+            return Ok(());
+        };
+        if PctConfig::parse(&live.config).get("lock").is_some() {
+            self.act(self.pct(["unlock".into(), id.to_string()]), 60)?;
         }
+        let flags = [
+            "--force",
+            "1",
+            "--purge",
+            "1",
+            "--destroy-unreferenced-disks",
+            "1",
+        ];
+        let mut argv = vec!["destroy".to_string(), id.to_string()];
+        argv.extend(flags.map(String::from));
+        self.act(self.pct(argv), 600)?;
         Ok(())
     }
 
+    /// The config file itself, read on the node: current values, raw lines, pending changes,
+    /// snapshots and lock in one read (`pct config` would merge pending values in).
     fn inspect(&self, id: GuestId) -> Result<Option<Live>> {
-        let out = self
-            .runner
-            .output(&Cmd::probe(self.pct(["config".into(), id.to_string()])))?;
-        if !out.success() {
-            return match self.state(id)? {
-                None => Ok(None),
-                Some(_) => Err(BackendError::Invalid(format!(
-                    "pct config {id}: {}",
-                    out.tail(5)
-                ))),
-            };
+        if let Some(live) = self
+            .prefetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id)
+        {
+            return Ok(Some(live));
         }
-        let config = out.stdout_str();
-        let template = PctConfig::parse(&config).get("template") == Some("1");
-        Ok(Some(Live {
-            id,
-            config,
-            template,
-        }))
+        let Some(config) = self.read_remote(&self.layout.conf_path(id))? else {
+            return Ok(None);
+        };
+        Ok(Some(self.live_of(id, config)))
     }
 
     fn diff(&self, live: &Live, s: &Setting) -> Result<Vec<Change>> {
@@ -260,16 +327,7 @@ impl Hypervisor for ProxmoxBackend {
             return Ok(());
         }
         self.stop(id)?;
-        self.act(
-            self.pct([
-                "destroy".into(),
-                id.to_string(),
-                "--purge".into(),
-                "1".into(),
-            ]),
-            600,
-        )?;
-        Ok(())
+        self.pct_destroy(id, &[])
     }
 
     fn make_template(&self, id: GuestId) -> Result<()> {
@@ -284,17 +342,16 @@ impl Hypervisor for ProxmoxBackend {
         self.snapshot_names(id)
     }
 
-    fn snapshot(&self, id: GuestId, name: &str) -> Result<()> {
-        self.take_snapshot(id, name)
+    fn snapshot(&self, id: GuestId, name: &str, task: TaskSink) -> Result<()> {
+        self.take_snapshot(id, name, task)
     }
 
     fn delete_snapshot(&self, id: GuestId, name: &str) -> Result<()> {
         self.remove_snapshot(id, name)
     }
 
-    fn discard_partial_snapshots(&self, _id: GuestId) -> Result<()> {
-        // `pct snapshot` is a Proxmox task under the guest's lock: it completes or leaves nothing.
-        Ok(())
+    fn discard_partial_snapshots(&self, id: GuestId) -> Result<()> {
+        self.discard_unfinished_snapshots(id)
     }
 
     fn exec(&self, id: GuestId, cmd: &Cmd) -> Result<Output> {

@@ -1,5 +1,5 @@
 //! Reading what Proxmox's `pct` prints: `pct config` (key: value lines; raw `lxc.*` lines;
-//! snapshot sections), property strings such as `net0` (`k=v,k=v`), and `pct listsnapshot`'s tree.
+//! snapshot sections), property strings such as `net0` (`k=v,k=v`), snapshot sections and pending changes.
 
 use std::collections::BTreeMap;
 
@@ -106,18 +106,29 @@ pub fn list_states(
         .collect()
 }
 
-/// Snapshot names from `pct listsnapshot` (a tree: `` `-> name  date  description ``), exactly
-/// as named, without `current`.
-pub fn snapshot_names(text: &str) -> Vec<String> {
-    text.lines()
-        .filter_map(|l| {
-            l.trim_start_matches(|c: char| c.is_whitespace() || "`|->".contains(c))
-                .split_whitespace()
-                .next()
-        })
-        .filter(|n| *n != "current")
-        .map(String::from)
-        .collect()
+/// The snapshot sections of a config file, in order, with whether each is finished (an
+/// interrupted snapshot task leaves `snapstate: prepare`). `[pve:pending]` is not a snapshot.
+pub fn sections(text: &str) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = Vec::new();
+    let mut in_snapshot = false;
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            in_snapshot = name != "pve:pending";
+            if in_snapshot {
+                out.push((name.to_string(), true));
+            }
+        } else if in_snapshot && line.starts_with("snapstate:") {
+            if let Some(last) = out.last_mut() {
+                last.1 = false;
+            }
+        }
+    }
+    out
+}
+
+/// Whether the config has changes waiting for the next start (`[pve:pending]`).
+pub fn has_pending(text: &str) -> bool {
+    text.lines().any(|l| l.trim() == "[pve:pending]")
 }
 
 #[cfg(test)]
@@ -161,10 +172,14 @@ mod tests {
         assert_eq!(size_gb("512M"), Some(1));
         assert_eq!(size_gb("1T"), Some(1024));
         assert_eq!(size_gb("x"), None);
-        let tree = "`-> pre-configured  2025-10-01 10:00:00  no-description\n    `-> final-form  2025-10-01 11:00:00  no-description\n        `-> final-form-old 2025-10-02\n            `-> current  You are here!\n";
+        let conf = "memory: 512\nparent: half\n\n[pve:pending]\nnameserver: 1.1.1.1\n\n[final-form]\nmemory: 512\n\n[half]\nsnapstate: prepare\n";
         assert_eq!(
-            snapshot_names(tree),
-            ["pre-configured", "final-form", "final-form-old"]
+            sections(conf),
+            [
+                ("final-form".to_string(), true),
+                ("half".to_string(), false)
+            ]
         );
+        assert!(has_pending(conf) && !has_pending("memory: 512\n"));
     }
 }

@@ -6,11 +6,13 @@
 //! (upstream's clones kept their parent's GPUs).
 
 use super::pct::PctConfig;
-use super::ProxmoxBackend;
+use super::{tasks, ProxmoxBackend};
 use crate::backend::cgroup::CgroupVersion;
 use crate::backend::lxc::config_file::normalise_option;
 use crate::backend::{gpu, idmap, BackendError, Change, Result, Setting};
 use crate::config::GuestId;
+use crate::digest;
+use crate::exec::Cmd;
 use std::path::PathBuf;
 
 /// The settings that own raw lines, by step name.
@@ -18,7 +20,7 @@ const OWNERS: [&str; 4] = ["security", "idmap", "lxc_options", "gpu"];
 
 impl ProxmoxBackend {
     fn owned_path(&self, id: GuestId, step: &str) -> PathBuf {
-        self.owned_dir.join(format!("{id}.{step}"))
+        self.layout.owned_dir.join(format!("{id}.{step}"))
     }
 
     fn owned_lines(&self, id: GuestId, step: &str) -> Result<Vec<String>> {
@@ -40,9 +42,14 @@ impl ProxmoxBackend {
         if !OWNERS.contains(&s.name()) {
             return Ok(Vec::new());
         }
-        let want = wanted(s)?;
-        let stale = self
-            .owned_lines(id, s.name())?
+        let want = self.wanted(s)?;
+        // Stale lines are in the config and not wanted: none can be when every line is wanted,
+        // and then Phoenix's record on the node need not be read.
+        let owned = match c.raw.iter().all(|l| want.contains(l)) {
+            true => Vec::new(),
+            false => self.owned_lines(id, s.name())?,
+        };
+        let stale = owned
             .into_iter()
             .filter(|l| !want.contains(l) && c.raw.contains(l));
         let missing = want.iter().filter(|l| !c.raw.contains(l)).cloned();
@@ -68,17 +75,10 @@ impl ProxmoxBackend {
         if !OWNERS.contains(&s.name()) {
             return Ok(());
         }
-        let want = wanted(s)?;
+        let want = self.wanted(s)?;
         let owned = self.owned_lines(id, s.name())?;
-        let conf_path = self.conf_dir.join(format!("{id}.conf"));
-        let text = self
-            .read_remote(&conf_path)?
-            .ok_or_else(|| BackendError::Invalid(format!("{} is missing", conf_path.display())))?;
-        let out = rewritten(&text, &owned, &want);
-        if out != text {
-            self.runner.put_file(&conf_path, out.as_bytes(), 0o640)?;
-        }
-        self.mkdir_on_node(&self.owned_dir)?;
+        self.edit_config(id, |text| rewritten(text, &owned, &want))?;
+        self.mkdir_on_node(&self.layout.owned_dir)?;
         self.runner.put_file(
             &self.owned_path(id, s.name()),
             want.join("\n").as_bytes(),
@@ -91,7 +91,7 @@ impl ProxmoxBackend {
     pub(super) fn take_over_raw_lines(&self, parent: GuestId, clone: GuestId) -> Result<()> {
         for step in OWNERS {
             if let Some(lines) = self.read_remote(&self.owned_path(parent, step))? {
-                self.mkdir_on_node(&self.owned_dir)?;
+                self.mkdir_on_node(&self.layout.owned_dir)?;
                 self.runner
                     .put_file(&self.owned_path(clone, step), lines.as_bytes(), 0o644)?;
             }
@@ -100,12 +100,80 @@ impl ProxmoxBackend {
     }
 }
 
-/// The raw lines a setting wants, in Proxmox syntax (`key: value`).
-fn wanted(s: &Setting) -> Result<Vec<String>> {
-    let pve = |line: String| match line.split_once(" = ") {
+impl ProxmoxBackend {
+    /// Replaces the config file with `edit` of it, as Proxmox writes it: under the container's
+    /// config lock, only if nobody changed it since it was read (else read again, as Proxmox's
+    /// digest check asks), through a new file renamed over the old one, so the container's
+    /// config never goes missing.
+    fn edit_config(&self, id: GuestId, edit: impl Fn(&str) -> String) -> Result<()> {
+        let conf = self.layout.conf_path(id);
+        for _ in 0..5 {
+            let text = self.read_remote(&conf)?.ok_or(BackendError::NotFound(id))?;
+            let out = edit(&text);
+            if out == text {
+                return Ok(());
+            }
+            let argv = [
+                "sh",
+                "-c",
+                REPLACE_LOCKED,
+                "sh",
+                &conf.display().to_string(),
+                &digest::hex(text.as_bytes()),
+                &self.layout.lock_path(id).display().to_string(),
+            ];
+            let cmd = Cmd::act(argv.map(String::from)).stdin(out.into_bytes());
+            match tasks::retry_locked(|| self.runner.run(&cmd)) {
+                Err(e) if e.tail().contains("detected modified configuration") => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(BackendError::Invalid(format!(
+            "{}: changed by others at every try; run again",
+            conf.display()
+        )))
+    }
+
+    /// The raw lines a setting wants, in Proxmox syntax (`key: value`).
+    fn wanted(&self, s: &Setting) -> Result<Vec<String>> {
+        Ok(match s {
+            // Proxmox VE 7 and later are cgroup v2 only; the majors are the node's.
+            Setting::Gpus(g) if !g.is_empty() => {
+                gpu::lines(g, CgroupVersion::V2, self.node_devices()?)
+                    .into_iter()
+                    .filter(|l| !l.starts_with('#'))
+                    .map(pve)
+                    .collect()
+            }
+            _ => wanted(s)?,
+        })
+    }
+}
+
+/// Replaces `$1` with stdin under the flock `$3` (pve-common `PVE::Tools::lock_file_full`, 10 s,
+/// its message on timeout), unless the container is locked (`check_lock`, as `pct set` would be
+/// refused) or its sha256 is no longer `$2` (pve-container's digest check); each with Proxmox's
+/// message.
+const REPLACE_LOCKED: &str = r#"set -e
+mkdir -p "$(dirname "$3")"
+exec 9>>"$3"
+flock -w 10 9 || { echo "can't lock file '$3' - got timeout" >&2; exit 1; }
+lock=$(sed -n 's/^lock: *//p' "$1" | head -n 1)
+[ -z "$lock" ] || { echo "CT is locked ($lock)" >&2; exit 1; }
+[ "$(sha256sum < "$1" | cut -d' ' -f1)" = "$2" ] || { echo "detected modified configuration - file changed by other user? Try again." >&2; exit 1; }
+cat > "$1.phoenix-new"
+mv -f "$1.phoenix-new" "$1""#;
+
+/// `key = value` as Proxmox writes it: `key: value`.
+fn pve(line: String) -> String {
+    match line.split_once(" = ") {
         Some((k, v)) => format!("{k}: {v}"),
         None => line,
-    };
+    }
+}
+
+/// The raw lines a setting wants, in Proxmox syntax (`key: value`); GPU lines need the node.
+fn wanted(s: &Setting) -> Result<Vec<String>> {
     Ok(match s {
         Setting::Security {
             apparmor_profile,
@@ -131,12 +199,6 @@ fn wanted(s: &Setting) -> Result<Vec<String>> {
             .map(pve)
             .collect(),
         Setting::RawOptions(opts) => opts.iter().map(|o| pve(normalise_option(o))).collect(),
-        // Proxmox VE 7 and later are cgroup v2 only.
-        Setting::Gpus(g) => gpu::lines(g, CgroupVersion::V2)
-            .into_iter()
-            .filter(|l| !l.starts_with('#'))
-            .map(pve)
-            .collect(),
         _ => Vec::new(),
     })
 }

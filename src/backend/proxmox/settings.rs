@@ -10,7 +10,7 @@
 //!
 //! Settings that take effect at a start ([`Setting::needs_restart`]) restart a running container.
 
-use super::pct::{props, PctConfig};
+use super::pct::{has_pending, props, PctConfig};
 use super::ProxmoxBackend;
 use crate::backend::{
     owner, Applied, BackendError, Change, Hypervisor, Live, Nic, Result, RunState, Setting,
@@ -32,11 +32,7 @@ impl ProxmoxBackend {
             Setting::Firewall { enabled, rules } => {
                 out.extend(self.firewall_diff(id, *enabled, rules)?)
             }
-            Setting::Mounts {
-                binds,
-                unprivileged,
-                ..
-            } => out.extend(self.owners_diff(binds, *unprivileged)?),
+            Setting::Mounts { binds, ids, .. } => out.extend(self.owners_diff(binds, ids)?),
             _ => {}
         }
         Ok(out)
@@ -53,40 +49,57 @@ impl ProxmoxBackend {
         match s {
             Setting::RootfsSize(gb) => self.grow_rootfs(id, *gb, &c)?,
             Setting::Firewall { enabled, rules } => self.converge_firewall(id, *enabled, rules)?,
-            Setting::Mounts {
-                binds,
-                unprivileged,
-                ..
-            } => self.set_owners(binds, *unprivileged)?,
+            Setting::Mounts { binds, ids, .. } => self.set_owners(binds, ids)?,
             _ => {}
         }
         self.write_raw_lines(id, s)?;
-        if s.needs_restart() && self.state(id)? == Some(RunState::Running) {
+        if self.state(id)? != Some(RunState::Running) {
+            return Ok(Applied::Live);
+        }
+        // Proxmox keeps most changes to a running container pending until its next start
+        // (pve-container `update_pct_config`, `vmconfig_hotplug_pending`).
+        let pending = self.inspect(id)?.is_some_and(|l| has_pending(&l.config));
+        if s.needs_restart() || pending {
             self.stop(id)?;
             self.start(id)?;
             return Ok(Applied::Restarted);
         }
+        if let Setting::Hostname(name) = s {
+            self.hostname_in_guest(id, name)?;
+        }
         Ok(Applied::Live)
     }
 
-    fn owners_diff(&self, binds: &[MountPoint], unprivileged: bool) -> Result<Vec<Change>> {
+    /// A running container's new hostname reaches the guest only at its next start (Proxmox's
+    /// setup writes /etc/hostname then): Phoenix sets it now.
+    fn hostname_in_guest(&self, id: GuestId, name: &str) -> Result<()> {
+        let script = r#"echo "$1" > /etc/hostname && hostname "$1""#;
+        let cmd = Cmd::act(["sh", "-c", script, "sh", name]);
+        let out = self.exec(id, &cmd)?;
+        match out.success() {
+            true => Ok(()),
+            false => Err(BackendError::Invalid(format!(
+                "{id}: setting the hostname in the guest: {}",
+                out.tail(3)
+            ))),
+        }
+    }
+
+    fn owners_diff(&self, binds: &[MountPoint], ids: &owner::Ids) -> Result<Vec<Change>> {
         let mut out = Vec::new();
-        for b in binds
-            .iter()
-            .filter(|b| owner::chown_spec(b, unprivileged).is_some())
-        {
+        for b in binds.iter().filter(|b| owner::chown_spec(b, ids).is_some()) {
             let stat = self
                 .runner
                 .output(&Cmd::probe(["stat", "-c", "%u:%g", &b.host_path]))?;
             let have = stat.success().then(|| stat.stdout_str().trim().to_string());
-            out.extend(owner::change(b, unprivileged, have));
+            out.extend(owner::change(b, ids, have));
         }
         Ok(out)
     }
 
-    fn set_owners(&self, binds: &[MountPoint], unprivileged: bool) -> Result<()> {
+    fn set_owners(&self, binds: &[MountPoint], ids: &owner::Ids) -> Result<()> {
         for b in binds {
-            if let Some(spec) = owner::chown_spec(b, unprivileged) {
+            if let Some(spec) = owner::chown_spec(b, ids) {
                 self.act(vec!["chown".into(), spec, b.host_path.clone()], 60)?;
             }
         }

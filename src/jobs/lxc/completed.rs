@@ -51,11 +51,11 @@ pub fn steps(t: &mut Table<Lifecycle, CtCx>, cx: &CtCx) -> Result<(), Unbuildabl
         );
     }
     if let Some(name) = &ct.base.template_snapshot_name {
-        snapshot::push(t, name, Lifecycle::Completed);
+        snapshot::push_if_possible(t, cx, name, Lifecycle::Completed);
     }
     let final_form_named = ct.base.template_snapshot_name.as_deref() == Some(snapshot::FINAL_FORM);
     if ct.enable_lifecycle_snapshots && !final_form_named {
-        snapshot::push(t, snapshot::FINAL_FORM, Lifecycle::Completed);
+        snapshot::push_if_possible(t, cx, snapshot::FINAL_FORM, Lifecycle::Completed);
     }
     template(t, cx);
     Ok(())

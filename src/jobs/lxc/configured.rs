@@ -4,6 +4,7 @@
 //! take effect at a start (`Setting::needs_restart`) restart a running container.
 
 use super::CtCx;
+use crate::backend::owner::Ids;
 use crate::backend::{Nic, Setting};
 use crate::config::lxc::Container;
 use crate::config::Mac;
@@ -87,7 +88,10 @@ fn settings(ct: &Container) -> Vec<Setting> {
         Setting::Mounts {
             binds: ct.mount_points.clone(),
             volumes: ct.volumes.clone(),
-            unprivileged,
+            ids: Ids {
+                unprivileged,
+                maps: ct.id_maps.clone(),
+            },
         },
     ]
 }

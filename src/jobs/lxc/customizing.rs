@@ -8,7 +8,7 @@ use crate::jobs::{Lifecycle, Row, Table, Unbuildable};
 pub fn steps(t: &mut Table<Lifecycle, CtCx>, cx: &CtCx) -> Result<(), Unbuildable> {
     let ct = &cx.ct;
     if ct.enable_lifecycle_snapshots {
-        snapshot::push(t, snapshot::PRE_CONFIGURED, Lifecycle::Customizing);
+        snapshot::push_if_possible(t, cx, snapshot::PRE_CONFIGURED, Lifecycle::Customizing);
     }
     for name in &ct.base.features {
         let features = &cx.session.features;

@@ -133,7 +133,10 @@ impl JobKind for ContainerJob {
         let Some(live) = self.cx.backend().inspect(id)? else {
             return Ok(None);
         };
-        let snapshots = self.cx.backend().snapshots(id)?;
+        let snapshots = match &live.snapshots {
+            Some(s) => s.clone(),
+            None => self.cx.backend().snapshots(id)?,
+        };
         Ok(Some(Seen {
             state,
             live,

@@ -4,13 +4,30 @@
 //! container); the row says so, and the guest runs again afterwards.
 
 use super::{CtCx, Seen};
-use crate::backend::Change;
+use crate::backend::{Change, TaskEnd};
 use crate::jobs::{Attempt, Lifecycle, Row, StepError, Table};
 
 pub const PRE_CONFIGURED: &str = "pre-configured";
 pub const FINAL_FORM: &str = "final-form";
 
-pub fn push(t: &mut Table<Lifecycle, CtCx>, name: &str, state: Lifecycle) {
+/// A snapshot step, unless the backend cannot take it: a template (where the backend has them:
+/// Proxmox templates cannot have snapshots, and clones start from the template itself), or a
+/// snapshot the backend refuses for this container (a lifecycle snapshot is then left out, and
+/// said; `template_snapshot_name` is refused before the run).
+pub fn push_if_possible(t: &mut Table<Lifecycle, CtCx>, cx: &CtCx, name: &str, state: Lifecycle) {
+    let b = cx.backend();
+    if cx.ct.base.is_template && b.capabilities().templates {
+        t.warn(format!("snapshot {name:?} is not taken: the container becomes a template, which cannot have snapshots (its clones start from the template itself)"));
+        return;
+    }
+    if let Some(why) = b.snapshot_refusal(&cx.ct, cx.session.fleet.storage_of(&cx.ct)) {
+        t.warn(format!("snapshot {name:?} is not taken: {why}"));
+        return;
+    }
+    push(t, name, state);
+}
+
+fn push(t: &mut Table<Lifecycle, CtCx>, name: &str, state: Lifecycle) {
     let row = Row::new(
         format!("snapshot:{name}"),
         state,
@@ -41,6 +58,11 @@ fn still_there(seen: &Seen, name: &str) -> Vec<Change> {
 /// than taken twice.
 fn exists(cx: &CtCx, at: &Attempt<'_>, name: &str) -> Result<bool, StepError> {
     let (b, id) = (cx.backend(), cx.id());
+    if let (true, Some(task)) = (at.intent.issued, &at.intent.task) {
+        // The node's task of the interrupted attempt: what it made counts once it ends well.
+        let ended = b.settle_task(task)?;
+        return Ok(ended == TaskEnd::Ok && b.snapshots(id)?.iter().any(|s| s == name));
+    }
     if !b.snapshots(id)?.iter().any(|s| s == name) {
         return Ok(false);
     }
@@ -57,10 +79,8 @@ fn take(cx: &CtCx, at: &mut Attempt<'_>, name: &str) -> Result<(), StepError> {
         b.discard_partial_snapshots(id)?;
     }
     let before = b.snapshot_identity(id, name)?;
-    at.save(|i| {
-        i.issued = true;
-        i.snapshot_before = before;
-    })?;
-    b.snapshot(id, name)?;
+    at.save(|i| i.snapshot_before = before)?;
+    let mut started = at.issue()?;
+    b.snapshot(id, name, &mut started)?;
     Ok(())
 }

@@ -116,6 +116,9 @@ pub struct GlobalArgs {
         value_name = "DIR"
     )]
     pub pve_tools: Option<PathBuf>,
+    /// After each run, write Prometheus metrics here (for node_exporter's textfile collector)
+    #[arg(long, global = true, env = "PHOENIX_METRICS_FILE", value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
     /// The node's filesystem root: /etc/pve, /run/lock/lxc and Phoenix's records under it (a
     /// stand-in node's DIR; `/` on a real node)
     #[arg(
@@ -186,11 +189,25 @@ pub enum Command {
         after_help = "Examples:\n  phoenix status 950\n  phoenix status --output json 950 951"
     )]
     Status(IdsArgs),
+    /// Write a config directory to start from: a minimal fleet, its JSON Schemas, a feature
+    #[command(
+        after_help = "Examples:\n  phoenix init /usr/local/phoenix_hypervisor/etc\n  phoenix init ./fleet && phoenix validate --config-dir ./fleet"
+    )]
+    Init(InitArgs),
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  phoenix completions bash > /etc/bash_completion.d/phoenix\n  phoenix completions zsh > ~/.zfunc/_phoenix\n  phoenix completions fish > ~/.config/fish/completions/phoenix.fish"
     )]
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The directory to write (made if missing)
+    pub dir: PathBuf,
+    /// Overwrite files that exist
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -344,6 +361,7 @@ impl GlobalArgs {
             node: self.node.clone(),
             pve_tools: self.pve_tools.clone(),
             pve_root: self.pve_root.clone(),
+            metrics_file: self.metrics_file.clone(),
             guest_identity: self.guest_identity.clone(),
         }
     }

@@ -4,6 +4,7 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use tracing_subscriber::fmt::MakeWriter;
@@ -30,6 +31,8 @@ impl Write for DailyWriter<'_> {
         if guard.as_ref().is_none_or(|(d, _)| *d != day) {
             let path = self.0.dir.join(format!("phoenix-{day}.log"));
             let f = OpenOptions::new().create(true).append(true).open(path)?;
+            // The log is its owner's alone, whatever the umask.
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
             *guard = Some((day, f));
         }
         match guard.as_mut() {
@@ -68,7 +71,7 @@ pub fn today() -> String {
 /// Installs the subscriber. A log directory that cannot be created is reported once and the run
 /// goes on without a file log.
 pub fn init(log_dir: &Path, verbose: u8) {
-    let file_layer = match std::fs::create_dir_all(log_dir) {
+    let file_layer = match state_machine::private_dir(log_dir) {
         Ok(()) => Some(
             tracing_subscriber::fmt::layer()
                 .with_ansi(false)

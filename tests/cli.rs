@@ -380,3 +380,62 @@ fn state_reset_salvages_a_damaged_store() {
         .success()
         .stdout(predicate::str::contains("defined"));
 }
+
+#[test]
+fn the_state_and_the_log_are_their_owners_alone_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (state, log) = (dir.path().join("state"), dir.path().join("log"));
+    let bin = assert_cmd::cargo::cargo_bin("phoenix");
+    let out = Command::new("sh")
+        .args(["-c", r#"umask 000; exec "$@""#, "sh"])
+        .arg(&bin)
+        .args([
+            "state",
+            "reset",
+            "--all",
+            "--yes",
+            "--config-dir",
+            &example(),
+        ])
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--log-dir")
+        .arg(&log)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&state), 0o700);
+    let mut checked = 0;
+    // sled's own files are inside `db` (0700), which it may add to at any flush.
+    let ours = walk(&state).into_iter();
+    for e in ours.chain(walk(&log)) {
+        let want = if e.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(&e), want, "{}", e.display());
+        checked += 1;
+    }
+    assert!(checked > 3, "the store and the log were written");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .flat_map(|e| {
+            let p = e.path();
+            let mut v = vec![p.clone()];
+            if p.is_dir() && !p.ends_with("db") {
+                v.extend(walk(&p));
+            }
+            v
+        })
+        .collect()
+}

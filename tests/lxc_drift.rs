@@ -116,6 +116,17 @@ fn hand_made_drift_is_planned_then_put_back_without_rerunning_features() {
     assert!(lab.snapshots(950).contains(&"golden".to_string()));
     assert_eq!(lab.containers(), ["950", "951"]);
     assert_eq!(plan(&lab).0, Some(0));
+    // The run's metrics (node_exporter's textfile format) say what was found and put back.
+    let prom = std::fs::read_to_string(lab.path("metrics.prom")).unwrap();
+    for want in [
+        format!("phoenix_guest_drift_found{{id=\"{a}\",name=\"api\"}} 4"),
+        format!("phoenix_guest_outcome{{id=\"{a}\",name=\"api\",outcome=\"converged\"}} 1"),
+        format!("phoenix_guest_state{{id=\"{a}\",name=\"api\",state=\"completed\"}} 1"),
+        format!("phoenix_step_duration_seconds{{id=\"{a}\",step=\"resources\"}} "),
+        "# TYPE phoenix_run_duration_seconds gauge".to_string(),
+    ] {
+        assert!(prom.contains(&want), "no {want:?} in\n{prom}");
+    }
     let show = lab.run(&["state", "show", &a]);
     assert!(text(&show).contains("drift: "), "{}", text(&show));
 }

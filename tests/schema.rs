@@ -55,7 +55,7 @@ fn errors(v: &jsonschema::Validator, doc: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Each of the four upstream files in `dir` matches its schema.
+/// Each of the four upstream files in `dir` (those it has) matches its schema.
 fn assert_matches_schemas(dir: &Path) {
     for f in [
         "phoenix_lxc_configs.json",
@@ -63,6 +63,9 @@ fn assert_matches_schemas(dir: &Path) {
         "phoenix_hypervisor_config.json",
         "phoenix_stacks_config.json",
     ] {
+        if !dir.join(f).exists() {
+            continue;
+        }
         let errs = errors(&validator(schema_for(f)), &read(&dir.join(f)));
         assert!(errs.is_empty(), "{f}: {errs:#?}");
     }
@@ -71,6 +74,43 @@ fn assert_matches_schemas(dir: &Path) {
 #[test]
 fn example_config_matches_schemas() {
     assert_matches_schemas(&common::repo().join("config"));
+}
+
+/// `phoenix init` writes a fleet that validates and matches the schemas it writes beside it.
+#[test]
+fn the_scaffold_of_init_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    let phoenix = || std::process::Command::new(env!("CARGO_BIN_EXE_phoenix"));
+    let out = phoenix().arg("init").arg(dir.path()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = phoenix()
+        .arg("validate")
+        .arg("--config-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && err.contains("0 error(s), 0 warning(s)"),
+        "{err}"
+    );
+    assert_matches_schemas(dir.path());
+    for f in std::fs::read_dir(common::repo().join("config/schema")).unwrap() {
+        let f = f.unwrap();
+        let copy = std::fs::read(dir.path().join("schema").join(f.file_name())).unwrap();
+        assert_eq!(
+            copy,
+            std::fs::read(f.path()).unwrap(),
+            "{:?} is the shipped schema",
+            f.file_name()
+        );
+    }
+    let again = phoenix().arg("init").arg(dir.path()).output().unwrap();
+    assert_eq!(again.status.code(), Some(2), "refuses to overwrite");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 mod completions;
 mod graph;
 mod guest;
+mod init;
 mod plan;
 mod run;
 mod state;
@@ -21,6 +22,7 @@ pub fn dispatch(cli: Cli) -> Result<Status> {
         Command::Graph(a) => graph::run(&opts, a),
         Command::Plan(a) => plan::run(&opts, a),
         Command::Completions(a) => completions::run(a),
+        Command::Init(a) => init::run(a),
         Command::Run(a) => run::run(&opts, a),
         Command::LetsGo(a) => run::lets_go(&opts, a),
         Command::Create(a) => run::create(&opts, a),

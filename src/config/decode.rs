@@ -289,14 +289,15 @@ impl<'a> Obj<'a> {
             .unwrap_or_default()
     }
 
-    /// Reports every key that was not read as a warning: real files carry dead keys.
+    /// Reports every key that was not read as a warning: real files carry dead keys. A
+    /// `$comment` (JSON Schema's keyword for one) is a comment, anywhere.
     pub fn finish(self) {
         let used = self.used.into_inner();
         if used.len() == self.map.len() {
             return;
         }
         for key in self.map.keys() {
-            if !used.contains(key.as_str()) {
+            if !used.contains(key.as_str()) && key != "$comment" {
                 let located = self.node.child(key, &Value::Null);
                 located.node().warning(
                     format!("unknown key `{key}` is ignored"),

@@ -20,7 +20,7 @@ impl GuestSsh {
             .map(std::path::Path::to_path_buf)
             .unwrap_or_else(|| state_dir.join("guest_id_ed25519"));
         if !identity.exists() {
-            std::fs::create_dir_all(state_dir)
+            state_machine::private_dir(state_dir)
                 .map_err(|e| format!("{}: {e}", state_dir.display()))?;
             let out = std::process::Command::new("ssh-keygen")
                 .args([

@@ -6,6 +6,7 @@ pub mod connect;
 pub mod graph;
 pub mod guest;
 pub mod host_files;
+pub mod init;
 pub mod load;
 pub mod plan;
 pub mod run;
@@ -25,6 +26,8 @@ pub struct Options {
     pub features_dirs: Vec<PathBuf>,
     pub state_dir: PathBuf,
     pub log_dir: PathBuf,
+    /// Where each run writes its Prometheus metrics (`None`: nowhere).
+    pub metrics_file: Option<PathBuf>,
     pub output: Format,
     pub verbose: u8,
     pub quiet: bool,

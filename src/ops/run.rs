@@ -10,6 +10,7 @@ use crate::exit::Status;
 use crate::jobs::Lifecycle;
 use crate::scheduler::{self, SharedReporter};
 use crate::session::Session;
+use crate::ui::metrics::{Metrics, Tee};
 use crate::ui::out::{self, Format};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -67,7 +68,7 @@ pub fn run(opts: &Options, req: &RunRequest) -> Result<(Summary, Status)> {
         true => 1,
         false => req.jobs.unwrap_or_else(scheduler::default_jobs),
     };
-    let reporter = reporter(opts);
+    let reporter = reporter(opts, req.dry_run);
     observe_commands(&session, &reporter);
     let sched = scheduler::Options {
         until: req.until,
@@ -89,10 +90,15 @@ pub fn run(opts: &Options, req: &RunRequest) -> Result<(Summary, Status)> {
     Ok((summary, status))
 }
 
-fn reporter(opts: &Options) -> SharedReporter {
-    let reporter: Box<dyn Reporter> = match opts.output {
+/// What the run reports to: the terminal (or JSON lines), and the metrics file of a real run.
+fn reporter(opts: &Options, dry_run: bool) -> SharedReporter {
+    let ui: Box<dyn Reporter> = match opts.output {
         Format::Json => Box::new(crate::ui::json::JsonLines),
         Format::Human => Box::new(crate::ui::human::Human::new(opts.verbose > 0, opts.quiet)),
+    };
+    let reporter: Box<dyn Reporter> = match (&opts.metrics_file, dry_run) {
+        (Some(path), false) => Box::new(Tee(vec![ui, Box::new(Metrics::new(path.clone()))])),
+        _ => ui,
     };
     SharedReporter(Arc::new(Mutex::new(reporter)))
 }

@@ -2,6 +2,7 @@
 
 pub mod human;
 pub mod json;
+pub mod metrics;
 pub mod out;
 pub mod state;
 pub mod summary;

@@ -101,6 +101,7 @@ pub fn acquire(path: &Path) -> std::io::Result<Acquired> {
         .create(true)
         .truncate(false)
         .open(path)?;
+    crate::private::file(&file)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {

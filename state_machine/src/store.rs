@@ -92,7 +92,7 @@ impl Store {
             dir: dir.to_path_buf(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(io)?;
+        crate::private::dir(dir).map_err(io)?;
         match lock::acquire(&dir.join("lock")).map_err(io)? {
             Acquired::Held { guard, stale } => Ok((guard, stale)),
             Acquired::Busy(holder) => Err(EngineError::Locked {
@@ -255,7 +255,8 @@ impl Store {
                     Err(e) => return Err(e),
                 }
             }
-            std::fs::write(&marker, b"").map_err(io)?;
+            let f = std::fs::File::create(&marker).map_err(io)?;
+            crate::private::file(&f).map_err(io)?;
         }
         Ok(())
     }
@@ -596,12 +597,18 @@ impl Store {
 /// lock) may briefly see it held: retry that case for up to two seconds.
 fn open_sled(path: &Path) -> sled::Result<sled::Db> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    crate::private::dir(path)?;
     loop {
         let result = sled::Config::new()
             .path(path)
             .mode(sled::Mode::LowSpace)
             .cache_capacity(64 * 1024 * 1024)
             .open();
+        if result.is_ok() {
+            // sled makes its files with the process's umask (those it makes later are inside
+            // this 0700 directory).
+            crate::private::contents(path)?;
+        }
         match result {
             Err(sled::Error::Io(e))
                 if e.to_string().contains("could not acquire lock")

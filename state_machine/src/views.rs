@@ -52,7 +52,7 @@ const TAG_RECORD: u8 = b'R';
 
 impl Views {
     pub fn create(dir: &Path) -> std::io::Result<Views> {
-        std::fs::create_dir_all(dir)?;
+        crate::private::dir(dir)?;
         Ok(Views {
             dir: dir.to_path_buf(),
         })
@@ -74,6 +74,7 @@ impl Views {
             .create(true)
             .append(true)
             .open(self.path(&rec.id))?;
+        crate::private::file(&f)?;
         f.write_all(&buf)?;
         Ok(f.metadata()?.len() > MAX_VIEW_BYTES)
     }
@@ -86,7 +87,10 @@ impl Views {
         }
         frame(&mut buf, TAG_RECORD, &codec::encode(rec));
         let tmp = self.dir.join(format!("{}.view.tmp", file_stem(&rec.id)));
-        std::fs::write(&tmp, buf)?;
+        let mut f = std::fs::File::create(&tmp)?;
+        crate::private::file(&f)?;
+        f.write_all(&buf)?;
+        drop(f);
         std::fs::rename(tmp, self.path(&rec.id))
     }
 

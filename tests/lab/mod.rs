@@ -220,6 +220,7 @@ impl Lab {
             .env("PHOENIX_CONFIG_DIR", self.path("config"))
             .env("PHOENIX_STATE_DIR", self.path("state"))
             .env("PHOENIX_LOG_DIR", self.path("log"))
+            .env("PHOENIX_METRICS_FILE", self.path("metrics.prom"))
             .env("PHOENIX_LXC_PATH", self.path("lxc"))
             .arg("--features-dir")
             .arg(repo().join("fixtures/features"));

@@ -189,16 +189,30 @@ pub enum Command {
         after_help = "Examples:\n  phoenix status 950\n  phoenix status --output json 950 951"
     )]
     Status(IdsArgs),
+    /// Check this host (or the --host node) before a first run, and say what to fix
+    #[command(
+        after_help = "Examples:\n  phoenix doctor\n  phoenix doctor --host root@pve1\n  phoenix doctor --output json\n\nExit code 1 when a check fails (a run would fail), 0 otherwise (warnings allowed)."
+    )]
+    Doctor,
     /// Write a config directory to start from: a minimal fleet, its JSON Schemas, a feature
     #[command(
         after_help = "Examples:\n  phoenix init /usr/local/phoenix_hypervisor/etc\n  phoenix init ./fleet && phoenix validate --config-dir ./fleet"
     )]
     Init(InitArgs),
+    /// Write the man pages (phoenix.1, phoenix-run.1, ...) into a directory
+    #[command(hide = true)]
+    Manpages(ManpagesArgs),
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  phoenix completions bash > /etc/bash_completion.d/phoenix\n  phoenix completions zsh > ~/.zfunc/_phoenix\n  phoenix completions fish > ~/.config/fish/completions/phoenix.fish"
     )]
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManpagesArgs {
+    /// Where to write them
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -2,7 +2,7 @@
 
 /// Everything converged / the command did what was asked.
 pub const OK: i32 = 0;
-/// A guest failed (the others finished).
+/// A guest failed (the others finished); `doctor`: a check failed.
 pub const GUEST_FAILED: i32 = 1;
 /// Bad usage or invalid configuration; nothing was changed.
 pub const USAGE: i32 = 2;
@@ -24,6 +24,8 @@ pub enum Status {
     Interrupted,
     /// `plan --detailed-exitcode`: a run would change something.
     ChangesPending,
+    /// `doctor`: a check failed (a run would fail).
+    ChecksFailed,
 }
 
 impl Status {
@@ -33,6 +35,7 @@ impl Status {
             Status::GuestFailed => GUEST_FAILED,
             Status::Interrupted => INTERRUPTED,
             Status::ChangesPending => CHANGES_PENDING,
+            Status::ChecksFailed => GUEST_FAILED,
         }
     }
 }

@@ -439,3 +439,70 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         })
         .collect()
 }
+
+/// A tool the test needs: CI must have it (scripts/test installs it); elsewhere it is skipped.
+fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", "command -v \"$1\"", "sh", tool])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found || std::env::var("CI").map_or(true, |v| v != "true"),
+        "CI=true but {tool} is missing"
+    );
+    found
+}
+
+#[test]
+fn the_man_pages_render_and_the_timer_units_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let man1 = dir.path().join("man1");
+    phoenix().arg("manpages").arg(&man1).assert().code(0);
+    for page in [
+        "phoenix",
+        "phoenix-run",
+        "phoenix-plan",
+        "phoenix-state-reset",
+        "phoenix-doctor",
+    ] {
+        assert!(man1.join(format!("{page}.1")).is_file(), "{page}.1");
+    }
+    if have("man") {
+        let out = Command::new("man")
+            .args(["-l", man1.join("phoenix-run.1").to_str().unwrap()])
+            .env("MANWIDTH", "100")
+            .output()
+            .unwrap();
+        let page = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && page.contains("--dry-run") && page.contains("phoenix-run"),
+            "{page}"
+        );
+    }
+    if have("systemd-analyze") {
+        // The units as installed, with the binary this test built in place of /usr/bin/phoenix.
+        let bin = assert_cmd::cargo::cargo_bin("phoenix");
+        for unit in ["phoenix-converge.service", "phoenix-converge.timer"] {
+            let text =
+                std::fs::read_to_string(common::repo().join("dist/systemd").join(unit)).unwrap();
+            std::fs::write(
+                dir.path().join(unit),
+                text.replace("/usr/bin/phoenix", bin.to_str().unwrap()),
+            )
+            .unwrap();
+        }
+        let out = Command::new("systemd-analyze")
+            .arg("verify")
+            .args(
+                ["phoenix-converge.service", "phoenix-converge.timer"].map(|u| dir.path().join(u)),
+            )
+            .env("MANPATH", dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -3,6 +3,8 @@
 
 use super::Refusal;
 use crate::config::lxc::Container;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 /// Whether a template is a storage volume id (`local:vztmpl/debian-12.tar.zst`), not a path.
 pub fn is_volume_id(template: &str) -> bool {
@@ -14,6 +16,22 @@ pub fn is_volume_id(template: &str) -> bool {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         })
+}
+
+/// Whether `dir` exists, or its nearest existing ancestor is a directory this process may write
+/// into (so it could be made). Nothing is created.
+pub fn creatable(dir: &Path) -> bool {
+    let Some(existing) = dir.ancestors().find(|a| a.exists()) else {
+        return false;
+    };
+    if existing == dir {
+        return dir.is_dir();
+    }
+    let Ok(c) = std::ffi::CString::new(existing.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path that outlives the call; access reads it only.
+    existing.is_dir() && unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0
 }
 
 /// The template path (not a volume id) and mount sources that `exists` says are missing.
@@ -46,6 +64,16 @@ pub fn missing(ct: &Container, exists: impl Fn(&str) -> bool) -> Vec<Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_is_creatable_below_a_writable_directory_without_being_made() {
+        let t = tempfile::tempdir().unwrap();
+        let deep = t.path().join("a/b/c");
+        assert!(creatable(&deep) && !deep.exists());
+        let file = t.path().join("f");
+        std::fs::write(&file, b"").unwrap();
+        assert!(!creatable(&file.join("x")), "below a file");
+    }
 
     #[test]
     fn volume_ids_are_told_from_paths() {

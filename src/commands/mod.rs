@@ -2,9 +2,11 @@
 //! result is printed.
 
 mod completions;
+mod doctor;
 mod graph;
 mod guest;
 mod init;
+mod manpages;
 mod plan;
 mod run;
 mod state;
@@ -23,6 +25,8 @@ pub fn dispatch(cli: Cli) -> Result<Status> {
         Command::Plan(a) => plan::run(&opts, a),
         Command::Completions(a) => completions::run(a),
         Command::Init(a) => init::run(a),
+        Command::Manpages(a) => manpages::run(a),
+        Command::Doctor => doctor::run(&opts),
         Command::Run(a) => run::run(&opts, a),
         Command::LetsGo(a) => run::lets_go(&opts, a),
         Command::Create(a) => run::create(&opts, a),

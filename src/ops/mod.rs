@@ -3,6 +3,7 @@
 //! call one function here; nothing here knows about the command line.
 
 pub mod connect;
+pub mod doctor;
 pub mod graph;
 pub mod guest;
 pub mod host_files;

@@ -3,7 +3,7 @@
 //! drift found and put back, and the run's duration. Written whole, then renamed into place, so
 //! the collector never reads half a file.
 
-use crate::converge::{Event, Reporter, Summary};
+use crate::converge::{Event, GuestSummary, Reporter, Summary};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -35,8 +35,8 @@ impl Metrics {
     /// The text exposition format, one family after another.
     pub fn render(&self, summary: &Summary) -> String {
         let mut out = String::new();
-        let mut family = |name: &str, help: &str, kind: &str, samples: Vec<(String, String)>| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        let mut family = |name: &str, help: &str, samples: Vec<(String, String)>| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
             for (labels, value) in samples {
                 let _ = writeln!(out, "{name}{labels} {value}");
             }
@@ -45,22 +45,33 @@ impl Metrics {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let secs = |ms: u64| format!("{:.3}", ms as f64 / 1000.0);
+        // One sample per guest: its `id` and `name` labels, then `extra`'s label and value.
+        let per_guest = |extra: &dyn Fn(&GuestSummary) -> (String, String)| {
+            let guests = summary.guests.iter();
+            guests
+                .map(|g| {
+                    let (label, value) = extra(g);
+                    let (id, name) = (escape(&g.id), escape(&g.name));
+                    (format!("{{id=\"{id}\",name=\"{name}\"{label}}}"), value)
+                })
+                .collect()
+        };
+        let count = |m: &BTreeMap<String, u64>, g: &GuestSummary| {
+            m.get(&g.id).copied().unwrap_or(0).to_string()
+        };
         family(
             "phoenix_run_duration_seconds",
             "Duration of the last run.",
-            "gauge",
             vec![(String::new(), secs(summary.duration_ms))],
         );
         family(
             "phoenix_run_timestamp_seconds",
             "When the last run ended (Unix time).",
-            "gauge",
             vec![(String::new(), now.to_string())],
         );
         family(
             "phoenix_run_commands",
             "Commands the last run ran, and of them, those that changed something.",
-            "gauge",
             vec![
                 ("{kind=\"all\"}".into(), summary.commands.to_string()),
                 (
@@ -69,104 +80,44 @@ impl Metrics {
                 ),
             ],
         );
-        let guest =
-            |id: &str, name: &str| format!("id=\"{}\",name=\"{}\"", escape(id), escape(name));
         family(
             "phoenix_guest_state",
             "The state recorded for each guest of the last run (1 for its state).",
-            "gauge",
-            summary
-                .guests
-                .iter()
-                .map(|g| {
-                    (
-                        format!(
-                            "{{{},state=\"{}\"}}",
-                            guest(&g.id, &g.name),
-                            escape(&g.state)
-                        ),
-                        "1".into(),
-                    )
-                })
-                .collect(),
+            per_guest(&|g| (format!(",state=\"{}\"", escape(&g.state)), "1".into())),
         );
         family(
             "phoenix_guest_outcome",
             "Each guest's outcome in the last run (1 for its outcome).",
-            "gauge",
-            summary
-                .guests
-                .iter()
-                .map(|g| {
-                    (
-                        format!(
-                            "{{{},outcome=\"{}\"}}",
-                            guest(&g.id, &g.name),
-                            g.outcome.word().to_ascii_lowercase()
-                        ),
-                        "1".into(),
-                    )
-                })
-                .collect(),
+            per_guest(&|g| {
+                (
+                    format!(",outcome=\"{}\"", g.outcome.word().to_ascii_lowercase()),
+                    "1".into(),
+                )
+            }),
         );
         family(
             "phoenix_guest_duration_seconds",
             "How long each guest took in the last run.",
-            "gauge",
-            summary
-                .guests
-                .iter()
-                .map(|g| {
-                    (
-                        format!("{{{}}}", guest(&g.id, &g.name)),
-                        secs(g.duration_ms),
-                    )
-                })
-                .collect(),
+            per_guest(&|g| (String::new(), secs(g.duration_ms))),
         );
         family(
             "phoenix_guest_steps_changed",
             "Steps that changed each guest in the last run.",
-            "gauge",
-            summary
-                .guests
-                .iter()
-                .map(|g| {
-                    (
-                        format!("{{{}}}", guest(&g.id, &g.name)),
-                        g.steps_changed.to_string(),
-                    )
-                })
-                .collect(),
+            per_guest(&|g| (String::new(), g.steps_changed.to_string())),
         );
-        let by_id = |m: &BTreeMap<String, u64>| {
-            summary
-                .guests
-                .iter()
-                .map(|g| {
-                    (
-                        format!("{{{}}}", guest(&g.id, &g.name)),
-                        m.get(&g.id).copied().unwrap_or(0).to_string(),
-                    )
-                })
-                .collect()
-        };
         family(
             "phoenix_guest_drift_found",
             "Done steps the last run found drifted (each was run again).",
-            "gauge",
-            by_id(&self.drift),
+            per_guest(&|g| (String::new(), count(&self.drift, g))),
         );
         family(
             "phoenix_guest_steps_failed",
             "Steps that failed in the last run.",
-            "gauge",
-            by_id(&self.failed_steps),
+            per_guest(&|g| (String::new(), count(&self.failed_steps, g))),
         );
         family(
             "phoenix_step_duration_seconds",
             "Duration of each step the last run ran.",
-            "gauge",
             self.steps
                 .iter()
                 .map(|((id, step), ms)| {
@@ -217,6 +168,60 @@ impl Reporter for Tee {
     fn event(&mut self, e: &Event) {
         for r in &mut self.0 {
             r.event(e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::GuestId;
+    use crate::converge::Outcome;
+    use crate::jobs::Label;
+
+    #[test]
+    fn every_family_is_declared_and_labels_are_escaped() {
+        let mut m = Metrics::new(PathBuf::from("unused"));
+        let label = Label::new("lxc", GuestId(950), "api \"prod\"");
+        let mut g = GuestSummary::new(&label, Outcome::Converged);
+        g.state = "completed".into();
+        g.duration_ms = 1500;
+        m.event(&Event::Drift {
+            id: "950".into(),
+            what: "memory".into(),
+        });
+        m.event(&Event::StepSucceeded {
+            id: "950".into(),
+            step: "resources".into(),
+            changed: true,
+            ms: 250,
+        });
+        let summary = Summary {
+            guests: vec![g],
+            cancelled: false,
+            duration_ms: 2000,
+            commands: 9,
+            mutating_commands: 2,
+            command_ms: 100,
+        };
+        let text = m.render(&summary);
+        for line in [
+            r#"phoenix_guest_outcome{id="950",name="api \"prod\"",outcome="converged"} 1"#,
+            r#"phoenix_guest_drift_found{id="950",name="api \"prod\""} 1"#,
+            r#"phoenix_guest_duration_seconds{id="950",name="api \"prod\""} 1.500"#,
+            r#"phoenix_step_duration_seconds{id="950",step="resources"} 0.250"#,
+            r#"phoenix_run_commands{kind="mutating"} 2"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+        }
+        let declared = text.lines().filter(|l| l.starts_with("# TYPE ")).count();
+        assert_eq!(
+            declared,
+            text.lines().filter(|l| l.starts_with("# HELP ")).count()
+        );
+        for sample in text.lines().filter(|l| !l.starts_with('#')) {
+            let family = sample.split(['{', ' ']).next().unwrap_or_default();
+            assert!(text.contains(&format!("# TYPE {family} gauge")), "{sample}");
         }
     }
 }

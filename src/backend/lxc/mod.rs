@@ -115,7 +115,7 @@ impl LxcBackend {
                 ));
             }
         }
-        if !self.path.is_dir() && std::fs::create_dir_all(&self.path).is_err() {
+        if !files::creatable(&self.path) {
             problems.push(Refusal::new(
                 "",
                 format!(

@@ -120,6 +120,7 @@ fn hand_made_drift_is_planned_then_put_back_without_rerunning_features() {
     let prom = std::fs::read_to_string(lab.path("metrics.prom")).unwrap();
     for want in [
         format!("phoenix_guest_drift_found{{id=\"{a}\",name=\"api\"}} 4"),
+        format!("phoenix_guest_drift_corrected{{id=\"{a}\",name=\"api\"}} 4"),
         format!("phoenix_guest_outcome{{id=\"{a}\",name=\"api\",outcome=\"converged\"}} 1"),
         format!("phoenix_guest_state{{id=\"{a}\",name=\"api\",state=\"completed\"}} 1"),
         format!("phoenix_step_duration_seconds{{id=\"{a}\",step=\"resources\"}} "),

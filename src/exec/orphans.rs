@@ -21,7 +21,7 @@ impl Ledger {
     /// Starts a fresh list (the caller holds the store, and has ended what an earlier one left),
     /// headed by this boot's id: a list from before a reboot names no live process.
     pub fn open(state_dir: &Path) -> std::io::Result<Ledger> {
-        let mut file = std::fs::File::create(state_dir.join(FILE))?;
+        let mut file = state_machine::create_private(&state_dir.join(FILE))?;
         file.write_all(format!("boot {}\n", boot_id()).as_bytes())?;
         Ok(Ledger {
             file: Mutex::new(file),

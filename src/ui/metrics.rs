@@ -13,6 +13,9 @@ pub struct Metrics {
     path: PathBuf,
     steps: BTreeMap<(String, String), u64>,
     drift: BTreeMap<String, u64>,
+    /// Drifted steps not yet put back, by guest and step.
+    drifted: std::collections::BTreeSet<(String, String)>,
+    corrected: BTreeMap<String, u64>,
     failed_steps: BTreeMap<String, u64>,
 }
 
@@ -22,13 +25,22 @@ impl Metrics {
             path,
             steps: BTreeMap::new(),
             drift: BTreeMap::new(),
+            drifted: Default::default(),
+            corrected: BTreeMap::new(),
             failed_steps: BTreeMap::new(),
         }
     }
 
+    /// Written whole and synced, then renamed over the last one; readable by the collector
+    /// (node_exporter runs as its own user), whatever the umask.
     fn write(&self, summary: &Summary) -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
         let tmp = self.path.with_extension("prom.tmp");
-        std::fs::write(&tmp, self.render(summary))?;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        f.write_all(self.render(summary).as_bytes())?;
+        f.sync_all()?;
         std::fs::rename(tmp, &self.path)
     }
 
@@ -111,6 +123,11 @@ impl Metrics {
             per_guest(&|g| (String::new(), count(&self.drift, g))),
         );
         family(
+            "phoenix_guest_drift_corrected",
+            "Drifted steps the last run put back (ran again successfully).",
+            per_guest(&|g| (String::new(), count(&self.corrected, g))),
+        );
+        family(
             "phoenix_guest_steps_failed",
             "Steps that failed in the last run.",
             per_guest(&|g| (String::new(), count(&self.failed_steps, g))),
@@ -132,6 +149,15 @@ impl Metrics {
     }
 }
 
+/// The step a drift event names (`start: state stopped → running`, `snapshot:golden: ...`); a
+/// missing guest is put back by its `create`.
+fn drifted_step(what: &str) -> String {
+    match what.split_once(": ") {
+        Some((step, _)) if !what.starts_with("guest is missing") => step.to_string(),
+        _ => "create".to_string(),
+    }
+}
+
 /// A label value, escaped as the text format asks.
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -144,9 +170,15 @@ impl Reporter for Metrics {
         match e {
             Event::StepSucceeded { id, step, ms, .. } => {
                 self.steps.insert((id.clone(), step.clone()), *ms);
+                if self.drifted.remove(&(id.clone(), step.clone())) {
+                    *self.corrected.entry(id.clone()).or_default() += 1;
+                }
             }
             Event::StepFailed { id, .. } => *self.failed_steps.entry(id.clone()).or_default() += 1,
-            Event::Drift { id, .. } => *self.drift.entry(id.clone()).or_default() += 1,
+            Event::Drift { id, what } => {
+                *self.drift.entry(id.clone()).or_default() += 1;
+                self.drifted.insert((id.clone(), drifted_step(what)));
+            }
             Event::RunFinished { summary } => {
                 if let Err(e) = self.write(summary) {
                     tracing::warn!(path = %self.path.display(), error = %e, "cannot write the metrics file");
@@ -188,11 +220,11 @@ mod tests {
         g.duration_ms = 1500;
         m.event(&Event::Drift {
             id: "950".into(),
-            what: "memory".into(),
+            what: "snapshot:golden: snapshot golden".into(),
         });
         m.event(&Event::StepSucceeded {
             id: "950".into(),
-            step: "resources".into(),
+            step: "snapshot:golden".into(),
             changed: true,
             ms: 250,
         });
@@ -208,8 +240,9 @@ mod tests {
         for line in [
             r#"phoenix_guest_outcome{id="950",name="api \"prod\"",outcome="converged"} 1"#,
             r#"phoenix_guest_drift_found{id="950",name="api \"prod\""} 1"#,
+            r#"phoenix_guest_drift_corrected{id="950",name="api \"prod\""} 1"#,
             r#"phoenix_guest_duration_seconds{id="950",name="api \"prod\""} 1.500"#,
-            r#"phoenix_step_duration_seconds{id="950",step="resources"} 0.250"#,
+            r#"phoenix_step_duration_seconds{id="950",step="snapshot:golden"} 0.250"#,
             r#"phoenix_run_commands{kind="mutating"} 2"#,
         ] {
             assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");

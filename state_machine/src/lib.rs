@@ -49,7 +49,7 @@ mod views;
 pub use error::EngineError;
 pub use journal::{Event, EventKind, JournalSummary};
 pub use lock::Holder;
-pub use private::dir as private_dir;
+pub use private::{create as create_private, dir as private_dir};
 pub use reader::{JobView, ReadOutcome, Reader};
 pub use record::{DoneStep, ErrorInfo, JobRecord, Started};
 pub use salvage::Salvage;

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Who holds (or held) a store.
@@ -100,6 +101,7 @@ pub fn acquire(path: &Path) -> std::io::Result<Acquired> {
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(0o600)
         .open(path)?;
     crate::private::file(&file)?;
     match file.try_lock() {

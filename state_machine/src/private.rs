@@ -2,7 +2,7 @@
 //! (A job's journal holds commands' output tails, which may name hosts, paths and users.)
 
 use std::fs::{File, Permissions};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// Makes `dir` (and its missing parents) `0700`; a directory that exists is left as it is (it may
@@ -11,8 +11,24 @@ pub fn dir(dir: &Path) -> std::io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    std::fs::create_dir_all(dir)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    // The mode above is masked by the umask; this one is not.
     std::fs::set_permissions(dir, Permissions::from_mode(0o700))
+}
+
+/// Creates (or truncates) a file that is `0600` from the start.
+pub fn create(path: &Path) -> std::io::Result<File> {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file(&f)?;
+    Ok(f)
 }
 
 /// Sets an open file `0600`.

@@ -111,7 +111,7 @@ fn whole_views(dir: &Path) -> std::io::Result<(Kept, Vec<String>)> {
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
+    crate::private::dir(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         if entry.file_type()?.is_file() {

@@ -255,8 +255,7 @@ impl Store {
                     Err(e) => return Err(e),
                 }
             }
-            let f = std::fs::File::create(&marker).map_err(io)?;
-            crate::private::file(&f).map_err(io)?;
+            crate::private::create(&marker).map_err(io)?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use crate::codec;
 use crate::journal::Event;
 use crate::record::JobRecord;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// A file-name-safe form of a job id (`lxc/950` → `lxc%2F950`).
@@ -73,6 +74,7 @@ impl Views {
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(self.path(&rec.id))?;
         crate::private::file(&f)?;
         f.write_all(&buf)?;
@@ -87,8 +89,7 @@ impl Views {
         }
         frame(&mut buf, TAG_RECORD, &codec::encode(rec));
         let tmp = self.dir.join(format!("{}.view.tmp", file_stem(&rec.id)));
-        let mut f = std::fs::File::create(&tmp)?;
-        crate::private::file(&f)?;
+        let mut f = crate::private::create(&tmp)?;
         f.write_all(&buf)?;
         drop(f);
         std::fs::rename(tmp, self.path(&rec.id))

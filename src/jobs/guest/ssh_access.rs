@@ -101,10 +101,14 @@ pub fn open(
         .collect();
     lines.push(line);
     if let Some(dir) = known_hosts.parent() {
-        std::fs::create_dir_all(dir)
+        state_machine::private_dir(dir)
             .map_err(|e| StepError::new(format!("{}: {e}", dir.display()), ""))?;
     }
-    std::fs::write(known_hosts, lines.join("\n") + "\n")
+    let write = |text: String| -> std::io::Result<()> {
+        use std::io::Write;
+        state_machine::create_private(known_hosts)?.write_all(text.as_bytes())
+    };
+    write(lines.join("\n") + "\n")
         .map_err(|e| StepError::new(format!("{}: {e}", known_hosts.display()), ""))?;
     // sshd may take a moment to listen.
     for _ in 0..50 {

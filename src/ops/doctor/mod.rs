@@ -95,6 +95,11 @@ fn open(
         ));
         return None;
     }
+    // Read-only: an unknown host key is reported, never added to known_hosts.
+    let opts = &Options {
+        accept_new_host_keys: false,
+        ..opts.clone()
+    };
     match (connect::session(opts, fleet, Purpose::Guests), host) {
         (Ok(s), None) => Some(s),
         (Ok(s), Some(h)) => {

@@ -216,3 +216,120 @@ fn single_file_validation_turns_cross_file_references_into_warnings() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Shapes of files that worked upstream, loaded with a warning that says what to change:
+/// Proxmox container features among `features` (before feature scripts existed), `qm_options`
+/// entries holding several words, embedded VMs without a `vmid` (never buildable; left out),
+/// and one static address on two guests.
+#[test]
+fn shapes_that_worked_upstream_load_with_a_warning() {
+    let mut ct = base_ct();
+    ct["features"] = json!(["nesting=1,keyctl=1", "base_setup"]);
+    let mut twin = base_ct();
+    twin["name"] = json!("twin");
+    twin["clone_from_ctid"] = json!("900");
+    let dir = common::write_dir(&[
+        (
+            "phoenix_lxc_configs.json",
+            json!({"lxc_configs": {"900": ct, "901": twin}}),
+        ),
+        (
+            "phoenix_vm_configs.json",
+            json!({"vm_defaults": {}, "vms": [{"vmid": 9000, "name": "tmpl", "is_template": true,
+                "template_image": "noble.img", "qm_options": ["--vga qxl", "--balloon", "0"]}]}),
+        ),
+        (
+            "phoenix_hypervisor_config.json",
+            json!({"vms": [{"name": "webserver-vm", "cores": 4, "memory_mb": 8192}]}),
+        ),
+    ]);
+    let (fleet, diags) = common::load(dir.path());
+    let errors: Vec<_> = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let fleet = fleet.unwrap();
+    let c = &fleet.lxc.containers[&GuestId(900)];
+    assert_eq!(c.base.features, ["base_setup"]);
+    assert_eq!(c.pct_options, ["nesting=1", "keyctl=1"]);
+    let vm = fleet
+        .vm
+        .vms
+        .iter()
+        .find(|v| v.base.id == GuestId(9000))
+        .expect("vm 9000");
+    assert_eq!(vm.qm_options, ["--vga", "qxl", "--balloon", "0"]);
+    assert!(
+        fleet.hypervisor.embedded_vms.is_empty(),
+        "the VM without vmid is left out"
+    );
+    let warned = |words: &str| {
+        diags
+            .iter()
+            .any(|d| d.severity == Severity::Warning && d.message.contains(words))
+    };
+    for words in [
+        "is Proxmox container features",
+        "holds 2 words",
+        "has no `vmid`",
+        "is also given to 900",
+    ] {
+        assert!(warned(words), "no warning {words:?} in {diags:#?}");
+    }
+}
+
+/// Every version of the upstream files in their history loads on its own (warnings allowed).
+#[test]
+fn every_historical_upstream_file_loads() {
+    let Some(head) = common::upstream_head() else {
+        return;
+    };
+    let history = head.parent().unwrap().join("upstream-history");
+    let mut count = 0;
+    let mut failures = Vec::new();
+    for dir in std::fs::read_dir(&history)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+    {
+        for file in std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+        {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_phoenix"))
+                .args([
+                    "validate",
+                    "--kind",
+                    kind_of(&dir.file_name().to_string_lossy()),
+                ])
+                .arg(file.path())
+                .output()
+                .unwrap();
+            count += 1;
+            if !out.status.success() {
+                failures.push(format!(
+                    "{}: {}",
+                    file.path().display(),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+    }
+    assert_eq!(count, 194, "the corpus holds 194 files");
+    assert!(
+        failures.is_empty(),
+        "{} of 194 refused:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn kind_of(dir: &str) -> &'static str {
+    match dir {
+        "phoenix_lxc_configs" => "lxc",
+        "phoenix_vm_configs" => "vm",
+        "phoenix_stacks_config" => "stacks",
+        _ => "hypervisor",
+    }
+}

@@ -211,7 +211,49 @@ pub fn host_check(n: Node<'_>) -> Option<HostCheck> {
     })
 }
 
-/// Reads `features`: an array of names, or (Aug 2025 files) one string.
+/// Proxmox's container features (pve-container `$features_desc`).
+const PCT_FEATURES: &[&str] = &[
+    "nesting",
+    "keyctl",
+    "fuse",
+    "mknod",
+    "mount",
+    "force_rw_sys",
+];
+
+/// Whether a `features` entry is Proxmox container features (`nesting=1,keyctl=1`), as files from
+/// before feature scripts (Aug 2025) wrote them there.
+fn is_pct_features(entry: &str) -> bool {
+    entry.split(',').all(|kv| {
+        kv.split_once('=')
+            .is_some_and(|(k, v)| PCT_FEATURES.contains(&k) && !v.is_empty())
+    })
+}
+
+/// The Proxmox container features written among `features` (see [`features`]), one per entry
+/// (`nesting=1`), for `pct_options`.
+pub fn pct_features_in_features(o: &Obj<'_>) -> Vec<String> {
+    let Some(v) = o.get("features") else {
+        return Vec::new();
+    };
+    let entries = match v.node().value {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(|e| e.as_str().map(String::from))
+            .collect(),
+        _ => Vec::new(),
+    };
+    entries
+        .iter()
+        .filter(|e| is_pct_features(e))
+        .flat_map(|e| e.split(',').map(String::from))
+        .collect()
+}
+
+/// Reads `features`: an array of names, or (Aug 2025 files) one string. Proxmox container
+/// features written there (`nesting=1`) are not feature scripts: they are left out, with a
+/// warning, and containers apply them as `pct_options`.
 pub fn features(o: &Obj<'_>) -> Vec<String> {
     let Some(v) = o.get("features") else {
         return Vec::new();
@@ -219,9 +261,24 @@ pub fn features(o: &Obj<'_>) -> Vec<String> {
     let node = v.node();
     let names = match node.value {
         serde_json::Value::String(_) => node.str_or_list(),
-        _ => node.list(|n| n.token(Token::Name)),
+        _ => node.list(|n| {
+            let s = n.nonempty_str()?;
+            match is_pct_features(s) {
+                true => Some(s.to_string()),
+                false => n.token(Token::Name),
+            }
+        }),
     };
-    let names = names.unwrap_or_default();
+    let (pct, names): (Vec<String>, Vec<String>) = names
+        .unwrap_or_default()
+        .into_iter()
+        .partition(|f| is_pct_features(f));
+    for f in &pct {
+        node.warning(
+            format!("{f:?} is Proxmox container features, not a feature script (a shape from before feature scripts): containers apply it as pct_options"),
+            Some(format!("move it to \"pct_options\": {:?}", f.split(',').collect::<Vec<_>>())),
+        );
+    }
     let mut seen = std::collections::BTreeSet::new();
     for (i, f) in names.iter().enumerate() {
         if super::values::check_token(f, Token::Name).is_err() {

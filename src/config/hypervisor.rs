@@ -231,10 +231,26 @@ pub fn decode(root: Node<'_>) -> HypervisorFile {
             "VMs embedded in the hypervisor file are a Sept 2025 shape",
             Some("they are loaded; move them to phoenix_vm_configs.json".into()),
         );
-        h.embedded_vms = v.node().list(vm::vm).unwrap_or_default();
+        h.embedded_vms = v.node().list(embedded_vm).unwrap_or_default();
     }
     o.finish();
     h
+}
+
+/// An embedded VM. The earliest ones (Sept 5, 2025) have no `vmid`: they never could be built
+/// (upstream found VMs by `vms[].vmid` too), so they are left out with a warning, and the rest of
+/// the file loads.
+fn embedded_vm(n: Node<'_>) -> Option<vm::Vm> {
+    let o = n.object()?;
+    if o.get("vmid").is_none() {
+        let name = o.opt_str("name").unwrap_or_default();
+        n.warning(
+            format!("VM {name:?} has no `vmid`: it is left out (it never could be built; upstream looked VMs up by vmid too)"),
+            Some("give it a vmid and a template (is_template with template_image, or clone_from_vmid), in phoenix_vm_configs.json".into()),
+        );
+        return None;
+    }
+    vm::vm(n)
 }
 
 fn network(n: Node<'_>, h: &mut HypervisorFile) {

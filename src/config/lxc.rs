@@ -269,7 +269,10 @@ fn container(id: GuestId, node: Node<'_>, root_nvidia: &NvidiaSettings) -> Optio
         pct_options: o
             .get("pct_options")
             .and_then(|v| v.node().list(|n| n.token(Token::Options)))
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .into_iter()
+            .chain(common::pct_features_in_features(&o))
+            .collect(),
         lxc_options: o
             .get("lxc_options")
             .and_then(|v| v.node().list(|n| host_safe(n, host_hooks)))

@@ -133,12 +133,17 @@ impl Addresses {
         let at = fleet.pointer_of(GuestRef::Ct(c));
         let id = c.base.id;
         if let Some(IpConfig::Static(cidr)) = c.network.as_ref().map(|n| n.ip) {
+            // Upstream files did this, and the guests were built (one of them unreachable):
+            // loaded, with a warning.
             if let Some(other) = self.ips.insert(cidr.addr, id) {
-                diag.error(
+                diag.warning(
                     &file,
                     &format!("{at}/network_config/ip"),
-                    format!("address {} is also given to {other}", cidr.addr),
-                    None,
+                    format!(
+                        "address {} is also given to {other}: only one of them will be reachable",
+                        cidr.addr
+                    ),
+                    Some("give each guest its own address".into()),
                 );
             }
         }

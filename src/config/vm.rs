@@ -155,6 +155,31 @@ pub fn decode(root: Node<'_>) -> VmFile {
     VmFile { defaults, vms }
 }
 
+/// One entry of `qm_options`: argv words for `qm set` (options start with `-` here). An entry
+/// with spaces (`"--vga qxl"`, as Oct 2025 files wrote them) is read as its words, with a warning.
+fn qm_option(n: Node<'_>) -> Option<Vec<String>> {
+    let s = n.nonempty_str()?;
+    let words: Vec<String> = s.split_whitespace().map(String::from).collect();
+    if words.len() > 1 {
+        n.warning(
+            format!("{s:?} holds {} words; it is read as {words:?}", words.len()),
+            Some("write each word as its own entry".into()),
+        );
+    }
+    for w in &words {
+        // Any word: the option word itself may start with `-`, the rest are plain values.
+        let bare = w.trim_start_matches('-');
+        if let Err(e) = crate::config::values::check_token(bare, Token::Options) {
+            n.error(
+                format!("{w:?} {e}"),
+                Some("qm_options are `qm set` words: options and plain values".into()),
+            );
+            return None;
+        }
+    }
+    Some(words)
+}
+
 pub fn vm(n: Node<'_>) -> Option<Vm> {
     let o = n.object()?;
     for k in DEAD_KEYS {
@@ -181,7 +206,8 @@ pub fn vm(n: Node<'_>) -> Option<Vm> {
         snapshots: snapshots(&o),
         qm_options: o
             .get("qm_options")
-            .and_then(|v| v.node().list(|n| n.token(Token::Options)))
+            .and_then(|v| v.node().list(qm_option))
+            .map(|words| words.concat())
             .unwrap_or_default(),
         volumes: o
             .get("volumes")

@@ -75,7 +75,15 @@ impl Runner for LocalRunner {
             cmd: shown.clone(),
             source,
         };
-        let tmp = path.with_extension("phoenix-tmp");
+        // A name of its own: two threads writing the same file must not share a temp file (the
+        // second rename would find it gone).
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{name}.phoenix-tmp-{}-{seq}", std::process::id()));
         std::fs::write(&tmp, data).map_err(err)?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(err)?;
         std::fs::rename(&tmp, path).map_err(err)
@@ -215,6 +223,29 @@ impl Runner for LocalRunner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn threads_writing_one_file_never_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("memo");
+        let r = std::sync::Arc::new(LocalRunner::new(false));
+        let writers: Vec<_> = (0..8)
+            .map(|i| {
+                let (r, path) = (r.clone(), path.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        r.put_file(&path, format!("{i}\n").as_bytes(), 0o644)
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temp file left behind");
+    }
 
     #[test]
     fn runs_with_stdin_env_and_exit_codes() {

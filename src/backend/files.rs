@@ -18,10 +18,16 @@ pub fn is_volume_id(template: &str) -> bool {
         })
 }
 
+/// The path itself or its nearest parent that exists.
+pub fn nearest_existing(path: &Path) -> Option<&Path> {
+    path.ancestors()
+        .find(|p| !p.as_os_str().is_empty() && p.exists())
+}
+
 /// Whether `dir` exists, or its nearest existing ancestor is a directory this process may write
 /// into (so it could be made). Nothing is created.
 pub fn creatable(dir: &Path) -> bool {
-    let Some(existing) = dir.ancestors().find(|a| a.exists()) else {
+    let Some(existing) = nearest_existing(dir) else {
         return false;
     };
     if existing == dir {

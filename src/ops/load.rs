@@ -2,6 +2,8 @@
 //! (printed as diagnostics), and an error when any of them is an error.
 
 use super::Options;
+use crate::backend::Refusal;
+use crate::config::lxc::Container;
 use crate::config::{fleet, validate, Diagnostics, Fleet, GuestId, GuestRef, Severity};
 use crate::error::{Error, Result};
 use crate::features::FeatureDirs;
@@ -25,6 +27,16 @@ pub fn check(fleet: &Fleet, diag: &Diagnostics) {
     Graph::build(fleet).report_cycles(fleet, diag);
 }
 
+/// What the backend will refuse for container `ct`, given its clone parent and its storage.
+pub fn refusals_of(session: &Session, ct: &Container) -> Vec<Refusal> {
+    let fleet = &session.fleet;
+    let parent = ct.base.clone_from.and_then(|p| match fleet.guest(p) {
+        Some(GuestRef::Ct(p)) => Some(p),
+        _ => None,
+    });
+    session.backend.preflight(ct, parent, fleet.storage_of(ct))
+}
+
 /// The feature directories of `opts` for `fleet`.
 pub fn features(opts: &Options, fleet: &Fleet) -> FeatureDirs {
     FeatureDirs::new(&opts.features_dirs, fleet.dir.as_deref())
@@ -46,12 +58,8 @@ fn backend_preflight(session: &Session, ids: &[GuestId], diag: &Diagnostics) {
         let Some(g @ GuestRef::Ct(ct)) = fleet.guest(*id) else {
             continue;
         };
-        let parent = ct.base.clone_from.and_then(|p| match fleet.guest(p) {
-            Some(GuestRef::Ct(p)) => Some(p),
-            _ => None,
-        });
         let (file, at) = (fleet.file_of(g.kind()), fleet.pointer_of(g));
-        for r in session.backend.preflight(ct, parent, fleet.storage_of(ct)) {
+        for r in refusals_of(session, ct) {
             let ptr = match r.field.is_empty() {
                 true => at.clone(),
                 false => format!("{at}/{}", r.field),

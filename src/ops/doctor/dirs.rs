@@ -3,6 +3,7 @@
 //! created: for a missing directory, its nearest existing parent must be writable.
 
 use super::{holds, Check};
+use crate::backend::files::nearest_existing;
 use crate::exec::Runner;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -69,12 +70,6 @@ fn missing(name: &str, dir: &Path, flag: &str, local: &dyn Runner) -> Check {
             ),
         ),
     }
-}
-
-/// The directory itself or its nearest parent that exists.
-pub fn nearest_existing(path: &Path) -> Option<&Path> {
-    path.ancestors()
-        .find(|p| !p.as_os_str().is_empty() && p.exists())
 }
 
 fn writable(dir: &Path, local: &dyn Runner) -> bool {

@@ -3,8 +3,8 @@
 //! the state is kept: a warning under 10 GiB, a failure under 1 GiB.
 
 use super::super::Options;
-use super::dirs::nearest_existing;
 use super::{probe, Check};
+use crate::backend::files::nearest_existing;
 use crate::exec::Runner;
 use crate::session::Session;
 use std::collections::BTreeSet;

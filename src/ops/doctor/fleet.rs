@@ -5,7 +5,6 @@
 use super::super::{host_files, load, Options};
 use super::Check;
 use crate::backend::Refusal;
-use crate::config::lxc::Container;
 use crate::config::{fleet as config, Diagnostics, Fleet, GuestId, GuestRef, Severity};
 use crate::error::Error;
 use crate::session::Session;
@@ -72,7 +71,7 @@ pub fn refusals(s: &Session) -> Vec<Check> {
     let mut checks = Vec::new();
     for ct in fleet.lxc.containers.values() {
         let at = fleet.pointer_of(GuestRef::Ct(ct));
-        for r in preflight(s, ct) {
+        for r in load::refusals_of(s, ct) {
             if r.field.ends_with("bridge") {
                 continue;
             }
@@ -98,15 +97,6 @@ fn refused(at: &str, r: Refusal) -> Check {
         false => format!("{at}/{}", r.field),
     };
     Check::fail("preflight", format!("{field}: {}", r.message), r.hint)
-}
-
-/// The backend's preflight for one container, as `run` asks for it (it changes nothing).
-fn preflight(s: &Session, ct: &Container) -> Vec<Refusal> {
-    let parent = ct.base.clone_from.and_then(|p| match s.fleet.guest(p) {
-        Some(GuestRef::Ct(p)) => Some(p),
-        _ => None,
-    });
-    s.backend.preflight(ct, parent, s.fleet.storage_of(ct))
 }
 
 /// Feature, application and host-check scripts missing on this machine, as `run` reports them.

@@ -7,6 +7,7 @@
 #   PHOENIX_MODE=apply (default) or check: check only reports whether everything is in place.
 # Idempotent: installs only what is missing; a second run changes nothing.
 # phoenix-reads:
+# phoenix-check-mode: yes
 set -eu
 
 PACKAGES="curl wget vim htop jq git rsync s-tui gnupg locales"

@@ -5,6 +5,7 @@
 # (`nvidia-smi` works) it adds the NVIDIA container toolkit and makes `nvidia` the default
 # runtime. Idempotent: each part is skipped when already in place.
 # phoenix-reads:
+# phoenix-check-mode: yes
 set -euo pipefail
 mode="${PHOENIX_MODE:-apply}"; [ "${1:-}" = "--check" ] && mode=check
 gpu=0; command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1 && gpu=1

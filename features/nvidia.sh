@@ -5,6 +5,7 @@
 # runfile (PHOENIX_NVIDIA_RUNFILE_URL) without a kernel module, then the CUDA toolkit from
 # PHOENIX_NVIDIA_REPO_URL. Skips what is in place; checks that nvidia-smi sees the GPUs.
 # phoenix-reads: nvidia
+# phoenix-check-mode: yes
 set -euo pipefail
 mode="${PHOENIX_MODE:-apply}"; [ "${1:-}" = "--check" ] && mode=check
 want="${PHOENIX_NVIDIA_DRIVER_VERSION:-}"

@@ -2,6 +2,7 @@
 # Phoenix feature: python_api_service
 # Installs Python 3 with pip and venv. Skips when they are present.
 # phoenix-reads:
+# phoenix-check-mode: yes
 set -euo pipefail
 mode="${PHOENIX_MODE:-apply}"; [ "${1:-}" = "--check" ] && mode=check
 ok() { command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1 && python3 -c 'import venv' 2>/dev/null; }

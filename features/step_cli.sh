@@ -2,6 +2,7 @@
 # Phoenix feature: step_cli
 # Installs Smallstep's `step` CLI from its apt repository. Skips when /usr/bin/step exists.
 # phoenix-reads:
+# phoenix-check-mode: yes
 set -euo pipefail
 mode="${PHOENIX_MODE:-apply}"; [ "${1:-}" = "--check" ] && mode=check
 if [ -x /usr/bin/step ]; then echo "step_cli: $(/usr/bin/step version 2>/dev/null | head -1)"; exit 0; fi

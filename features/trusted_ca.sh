@@ -5,6 +5,7 @@
 # bootstrap_ca_url, from <bootstrap_ca_url>/roots.pem (step-ca serves its roots there).
 # Idempotent: update-ca-certificates runs only when a certificate changed.
 # phoenix-reads: bootstrap_ca_url
+# phoenix-check-mode: yes
 set -euo pipefail
 mode="${PHOENIX_MODE:-apply}"; [ "${1:-}" = "--check" ] && mode=check
 src=/var/lib/phoenix/ca

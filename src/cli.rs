@@ -32,6 +32,40 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The global options a verb's `--help` still shows; the others (node, SSH, directories) are
+/// listed once, by `phoenix --help`.
+const SHOWN_IN_VERBS: &[&str] = &["config_dir", "output", "verbose", "quiet"];
+
+const GLOBALS_FOOTER: &str =
+    "Node, SSH and directory options (--host, --state-dir, --backend, ...): see `phoenix --help`.";
+
+/// The command line as parsed and documented: each verb's help shows that verb's options and the
+/// few global ones every verb uses, with a pointer to the rest. The others are given to each verb
+/// hidden, before clap would propagate them shown.
+pub fn command() -> clap::Command {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let hidden: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set() && !SHOWN_IN_VERBS.contains(&a.get_id().as_str()))
+        .map(|a| a.clone().hide(true))
+        .collect();
+    hide_in_verbs(&mut cmd, &hidden);
+    cmd
+}
+
+fn hide_in_verbs(cmd: &mut clap::Command, hidden: &[clap::Arg]) {
+    for sub in cmd.get_subcommands_mut() {
+        let mut s = std::mem::take(sub).args(hidden.iter().cloned());
+        let help = match s.get_after_help() {
+            Some(h) => format!("{h}\n\n{GLOBALS_FOOTER}"),
+            None => GLOBALS_FOOTER.to_string(),
+        };
+        s = s.after_help(help);
+        hide_in_verbs(&mut s, hidden);
+        *sub = s;
+    }
+}
+
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
@@ -146,7 +180,7 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Check configuration files and report every problem at once
     #[command(
-        after_help = "Examples:\n  phoenix validate                       # the whole --config-dir\n  phoenix validate etc/phoenix_lxc_configs.json\n  phoenix validate --kind lxc my-containers.json\n  phoenix validate --output json | jq '.diagnostics[]'\n\nExit code 2 when any error is found; warnings alone exit 0."
+        after_help = "Examples:\n  phoenix validate                       # the whole --config-dir\n  phoenix validate etc/phoenix_lxc_configs.json\n  phoenix validate --kind lxc my-containers.json\n  phoenix validate --output json | jq '.diagnostics[]'\n  phoenix validate --explain              # the modern form of each legacy construct\n\nExit code 2 when any error is found; warnings alone exit 0."
     )]
     Validate(ValidateArgs),
     /// Show the dependency graph (clones and dependencies) and the build order
@@ -169,9 +203,28 @@ pub enum Command {
     /// Show or reset what Phoenix recorded about guests
     #[command(subcommand)]
     State(StateCommand),
-    /// Create guests (and what they need) up to the `created` state
-    #[command(after_help = "Examples:\n  phoenix create 950")]
-    Create(IdsArgs),
+    /// Build guests and what they need, completely, as upstream's `create` did (`--until` stops
+    /// at a state)
+    #[command(
+        after_help = "Examples:\n  phoenix create 950                  # the whole pipeline, like `phoenix run 950`\n  phoenix create 950 --until created  # only up to the created state"
+    )]
+    Create(CreateArgs),
+    /// Record guests built outside Phoenix (by the bash tool, by hand) as converged, changing nothing
+    #[command(
+        after_help = "Every step is probed and the ones that hold are recorded, in order; the first that does not\nhold is listed with those after it, and the next `phoenix run` does only those. Features are\nasked with their --check mode whether their effect is in place; a script without one is\nlisted (--trust-scripts records it as run).\n\nExamples:\n  phoenix adopt 101 102 103\n  phoenix adopt 950 --output json\n\nExit codes: 0 everything held, 1 some step does not hold or a guest does not exist, 2 usage or config error."
+    )]
+    Adopt(AdoptArgs),
+    /// Run guests' health checks now (the in-guest `health_check` and the host `health_checks`)
+    #[command(
+        name = "health-check",
+        after_help = "Examples:\n  phoenix health-check 103\n  */5 * * * * root phoenix health-check 101 102 103 -q || alert\n\nExit codes: 0 all passed, 1 a check failed or a guest is not running, 2 usage or config error."
+    )]
+    HealthCheck(IdsArgs),
+    /// Upstream verbs Phoenix does differently: each says what to use instead
+    #[command(name = "sync", hide = true)]
+    Sync(UpstreamVerbArgs),
+    #[command(name = "setup", hide = true)]
+    Setup(UpstreamVerbArgs),
     /// Start guests (no cascade through dependencies)
     #[command(after_help = "Examples:\n  phoenix start 950 951")]
     Start(IdsArgs),
@@ -231,6 +284,9 @@ pub struct ValidateArgs {
     pub kind: Option<FileKind>,
     /// Single files to check instead of the whole config directory
     pub files: Vec<PathBuf>,
+    /// For each construct of an older file shape, print how today's files write it
+    #[arg(long)]
+    pub explain: bool,
 }
 
 #[derive(Debug, Args)]
@@ -298,6 +354,9 @@ pub struct RunOptions {
     /// storage locks time out under parallel clones; no limit on plain LXC]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub clone_jobs: Option<u16>,
+    /// Stop each guest once it reaches this state (its prerequisites are built completely)
+    #[arg(long, value_name = "STATE")]
+    pub until: Option<Lifecycle>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -347,6 +406,33 @@ pub struct IdsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Guests to build (with everything they need)
+    #[arg(required = true)]
+    pub ids: Vec<GuestId>,
+    #[command(flatten)]
+    pub run: RunOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    /// Guests to adopt
+    #[arg(required = true)]
+    pub ids: Vec<GuestId>,
+    /// Record scripts that have no --check mode (application scripts) as run, when every step
+    /// before them holds
+    #[arg(long)]
+    pub trust_scripts: bool,
+}
+
+/// Whatever upstream's verb took; Phoenix only explains.
+#[derive(Debug, Args)]
+pub struct UpstreamVerbArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct DeleteArgs {
     #[arg(required = true)]
     pub ids: Vec<GuestId>,
@@ -386,7 +472,7 @@ impl RunOptions {
     pub fn request(&self, ids: Vec<GuestId>) -> phoenix::ops::run::RunRequest {
         phoenix::ops::run::RunRequest {
             ids,
-            until: None,
+            until: self.until,
             dry_run: self.dry_run,
             fail_fast: self.fail_fast,
             step_timeout: std::time::Duration::from_secs(self.step_timeout),

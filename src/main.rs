@@ -4,10 +4,11 @@
 mod cli;
 mod commands;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 fn main() {
-    let cli = cli::Cli::parse();
+    let cli =
+        cli::Cli::from_arg_matches(&cli::command().get_matches()).unwrap_or_else(|e| e.exit());
     let code = match commands::dispatch(cli) {
         Ok(status) => status.code(),
         Err(e) => {

@@ -333,3 +333,57 @@ fn kind_of(dir: &str) -> &'static str {
         _ => "hypervisor",
     }
 }
+
+/// The legacy corpus: one fixture per older shape Phoenix accepts (`fixtures/legacy/`). Each
+/// loads (exit 0), warns at its pointer, and `validate --explain` prints its modern form.
+#[test]
+fn each_legacy_shape_loads_and_explains_its_modern_form() {
+    let dir = common::repo().join("fixtures/legacy");
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .expect("fixtures/legacy")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 8, "{} legacy fixtures", cases.len());
+    for case in cases {
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&case).unwrap()).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        for (name, value) in doc["files"].as_object().unwrap() {
+            std::fs::write(
+                tmp.path().join(name),
+                serde_json::to_vec_pretty(value).unwrap(),
+            )
+            .unwrap();
+        }
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_phoenix"))
+            .args(["validate", "--explain", "--config-dir"])
+            .arg(tmp.path())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        let want = &doc["expect"];
+        let s = |k: &str| want[k].as_str().unwrap().to_string();
+        let located = format!("{}: {}\n  was:    ", s("file"), s("pointer"));
+        assert!(
+            out.status.success(),
+            "{}: refused:\n{stderr}",
+            case.display()
+        );
+        assert!(
+            stdout.contains(&located) && stdout.contains(&s("message")),
+            "{}: no explanation at {located:?}:\n{stdout}",
+            case.display()
+        );
+        assert!(
+            stdout.contains(&format!("  modern: {}", s("modern"))),
+            "{}: modern form {:?} missing:\n{stdout}",
+            case.display(),
+            s("modern")
+        );
+    }
+}

@@ -28,6 +28,9 @@ fn the_upstream_feature_names_are_shipped() {
         "ollama",
         "vllm",
         "python_api_service",
+        "step_ca",
+        "traefik",
+        "portainer",
     ] {
         assert!(
             lab::repo().join(format!("features/{name}.sh")).is_file(),
@@ -46,6 +49,12 @@ fn every_shipped_feature_declares_its_reads() {
         assert!(
             header.iter().any(|l| l.starts_with("# phoenix-reads:")),
             "{} declares no `# phoenix-reads:` in its header",
+            s.display()
+        );
+        // `phoenix adopt` asks a feature's --check mode only where the script says it has one.
+        assert!(
+            header.contains(&"# phoenix-check-mode: yes"),
+            "{} declares no `# phoenix-check-mode: yes`",
             s.display()
         );
     }

@@ -1,5 +1,4 @@
-use crate::cli::{Cli, ManpagesArgs};
-use clap::CommandFactory;
+use crate::cli::ManpagesArgs;
 use phoenix::exit::Status;
 use phoenix::ui::out;
 use phoenix::{Error, Result};
@@ -9,8 +8,7 @@ use std::path::Path;
 /// generated from the command-line definitions, so they never disagree with `--help`.
 pub fn run(a: &ManpagesArgs) -> Result<Status> {
     std::fs::create_dir_all(&a.dir).map_err(|e| io_error(&a.dir, e))?;
-    let mut cmd = Cli::command();
-    cmd.build();
+    let cmd = crate::cli::command();
     write_page(&cmd, "phoenix".to_string(), &a.dir)?;
     Ok(Status::Success)
 }

@@ -1,15 +1,18 @@
 //! One thin file per verb: the arguments become the library's options, one operation runs, its
 //! result is printed.
 
+mod adopt;
 mod completions;
 mod doctor;
 mod graph;
 mod guest;
+mod health;
 mod init;
 mod manpages;
 mod plan;
 mod run;
 mod state;
+mod upstream;
 mod validate;
 
 use crate::cli::{Cli, Command, StateCommand};
@@ -30,6 +33,10 @@ pub fn dispatch(cli: Cli) -> Result<Status> {
         Command::Run(a) => run::run(&opts, a),
         Command::LetsGo(a) => run::lets_go(&opts, a),
         Command::Create(a) => run::create(&opts, a),
+        Command::Adopt(a) => adopt::run(&opts, a),
+        Command::HealthCheck(a) => health::run(&opts, a),
+        Command::Sync(_) => upstream::sync(),
+        Command::Setup(_) => upstream::setup(),
         Command::State(StateCommand::Show(a)) => state::show(&opts, a),
         Command::State(StateCommand::Reset(a)) => state::reset(&opts, a),
         Command::Start(a) => guest::start(&opts, a),

@@ -1,7 +1,6 @@
-use crate::cli::{IdsArgs, LetsGoArgs, RunArgs};
+use crate::cli::{CreateArgs, LetsGoArgs, RunArgs};
 use phoenix::exit::Status;
-use phoenix::jobs::Lifecycle;
-use phoenix::ops::{self, run::RunRequest, Options};
+use phoenix::ops::{self, Options};
 use phoenix::Result;
 
 pub fn run(opts: &Options, a: &RunArgs) -> Result<Status> {
@@ -14,11 +13,7 @@ pub fn lets_go(opts: &Options, a: &LetsGoArgs) -> Result<Status> {
     Ok(ops::run::run(opts, &a.run.request(Vec::new()))?.1)
 }
 
-/// Up to `created` (prerequisites completely: clones need their parent's snapshot).
-pub fn create(opts: &Options, a: &IdsArgs) -> Result<Status> {
-    let req = RunRequest {
-        until: Some(Lifecycle::Created),
-        ..RunRequest::new(a.ids.clone())
-    };
-    Ok(ops::run::run(opts, &req)?.1)
+/// Upstream's `create`: the whole guest and what it needs (`--until` stops earlier).
+pub fn create(opts: &Options, a: &CreateArgs) -> Result<Status> {
+    Ok(ops::run::run(opts, &a.run.request(a.ids.clone()))?.1)
 }

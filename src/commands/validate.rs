@@ -10,6 +10,9 @@ pub fn run(opts: &Options, a: &ValidateArgs) -> Result<Status> {
         Format::Json => out::json(&report),
         Format::Human => {
             out::diagnostics(&report.diagnostics, opts.quiet);
+            if a.explain {
+                out::stdout(&phoenix::ui::explain::render(&report.diagnostics));
+            }
             if !opts.quiet {
                 let verdict = if report.valid { "valid" } else { "invalid" };
                 out::err_line(&format!(

@@ -260,7 +260,15 @@ pub fn features(o: &Obj<'_>) -> Vec<String> {
     };
     let node = v.node();
     let names = match node.value {
-        serde_json::Value::String(_) => node.str_or_list(),
+        serde_json::Value::String(_) => {
+            let names = node.str_or_list();
+            let list = names.clone().unwrap_or_default();
+            node.legacy(
+                "`features` as one string is an Aug 2025 shape",
+                format!("\"features\": {}", serde_json::json!(list)),
+            );
+            names
+        }
         _ => node.list(|n| {
             let s = n.nonempty_str()?;
             match is_pct_features(s) {
@@ -274,9 +282,10 @@ pub fn features(o: &Obj<'_>) -> Vec<String> {
         .into_iter()
         .partition(|f| is_pct_features(f));
     for f in &pct {
-        node.warning(
+        let options: Vec<&str> = f.split(',').collect();
+        node.legacy(
             format!("{f:?} is Proxmox container features, not a feature script (a shape from before feature scripts): containers apply it as pct_options"),
-            Some(format!("move it to \"pct_options\": {:?}", f.split(',').collect::<Vec<_>>())),
+            format!("\"pct_options\": {}", serde_json::json!(options)),
         );
     }
     let mut seen = std::collections::BTreeSet::new();

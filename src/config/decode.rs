@@ -68,6 +68,11 @@ impl<'a> Node<'a> {
         self.diag.warning(self.file, self.pointer, message, hint);
     }
 
+    /// A construct of an older file shape, loaded; `modern` is how today's files write it.
+    pub fn legacy(&self, message: impl Into<String>, modern: String) {
+        self.diag.legacy(self.file, self.pointer, message, modern);
+    }
+
     fn wrong_type(&self, expected: &str) {
         self.error(
             format!("expected {expected}, found {}", type_name(self.value)),
@@ -246,6 +251,10 @@ impl<'a> Obj<'a> {
         }
         for alias in aliases {
             if let Some(v) = self.get(alias) {
+                v.node().legacy(
+                    format!("`{alias}` is the old name of `{key}`"),
+                    format!("\"{key}\": {}", v.value),
+                );
                 return Some(v);
             }
         }

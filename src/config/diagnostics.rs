@@ -21,6 +21,9 @@ pub struct Diagnostic {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// For a construct of an older file shape: how today's files write it (`validate --explain`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modern: Option<String>,
 }
 
 impl fmt::Display for Diagnostic {
@@ -63,6 +66,19 @@ impl Diagnostics {
             pointer: pointer.to_string(),
             message: message.into(),
             hint,
+            modern: None,
+        });
+    }
+
+    /// A construct of an older file shape: a warning, with how today's files write it.
+    pub fn legacy(&self, file: &str, pointer: &str, message: impl Into<String>, modern: String) {
+        self.items.borrow_mut().push(Diagnostic {
+            severity: Severity::Warning,
+            file: file.to_string(),
+            pointer: pointer.to_string(),
+            message: message.into(),
+            hint: Some("`phoenix validate --explain` shows the modern form".into()),
+            modern: Some(modern),
         });
     }
 

@@ -283,6 +283,7 @@ impl Fleet {
             }
         }
         fleet.merge_embedded_vms(diag);
+        fleet.imply_snapshot_names(diag);
         Ok(fleet)
     }
 
@@ -303,7 +304,45 @@ impl Fleet {
             fleet.load_file(f, k, diag);
         }
         fleet.merge_embedded_vms(diag);
+        fleet.imply_snapshot_names(diag);
         Ok(fleet)
+    }
+
+    /// Files of Sept 2025 cloned from a container's lifecycle snapshot without naming it: the
+    /// clone source gets `final-form` (the snapshot it takes last), with a warning.
+    fn imply_snapshot_names(&mut self, diag: &Diagnostics) {
+        let sources: Vec<GuestId> = self
+            .lxc
+            .containers
+            .values()
+            .filter_map(|c| c.base.clone_from)
+            .collect();
+        let file = self.file_of(GuestKind::Lxc);
+        for id in sources {
+            let Some(c) = self.lxc.containers.get(&id) else {
+                continue;
+            };
+            let base = &c.base;
+            if base.template_snapshot_name.is_some()
+                || base.is_template
+                || !c.enable_lifecycle_snapshots
+            {
+                continue;
+            }
+            let at = format!(
+                "{}/enable_lifecycle_snapshots",
+                self.pointer_of(GuestRef::Ct(c))
+            );
+            diag.legacy(
+                &file,
+                &at,
+                format!("{id} is cloned from and names no snapshot; clones start from its last lifecycle snapshot, `final-form`"),
+                "\"template_snapshot_name\": \"final-form\"".into(),
+            );
+            if let Some(c) = self.lxc.containers.get_mut(&id) {
+                c.base.template_snapshot_name = Some("final-form".into());
+            }
+        }
     }
 
     fn load_file(&mut self, path: &Path, kind: FileKind, diag: &Diagnostics) {

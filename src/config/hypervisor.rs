@@ -227,9 +227,9 @@ pub fn decode(root: Node<'_>) -> HypervisorFile {
         h.embedded_vm_defaults = Some(vm::defaults(node));
     }
     if let Some(v) = o.get("vms") {
-        v.node().warning(
-            "VMs embedded in the hypervisor file are a Sept 2025 shape",
-            Some("they are loaded; move them to phoenix_vm_configs.json".into()),
+        v.node().legacy(
+            "VMs embedded in the hypervisor file are a Sept 2025 shape (they are loaded)",
+            "phoenix_vm_configs.json: {\"vm_defaults\": <this file's vm_defaults>, \"vms\": <this list>}".into(),
         );
         h.embedded_vms = v.node().list(embedded_vm).unwrap_or_default();
     }

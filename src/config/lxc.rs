@@ -135,6 +135,9 @@ pub struct Container {
     /// `vllm_engine_config`, or the same built from the flat `vllm_*` keys of Sept 2025 files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vllm_engine_config: Option<Map<String, Value>>,
+    /// Models the `ollama` feature pulls (`ollama_models`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ollama_models: Vec<String>,
     pub nvidia: NvidiaSettings,
     /// How scripts reach the guest: through the hypervisor (`pct`, the default) or over SSH to
     /// its address (`ssh`).
@@ -302,6 +305,10 @@ fn container(id: GuestId, node: Node<'_>, root_nvidia: &NvidiaSettings) -> Optio
             .and_then(|v| v.node().list(common::host_check))
             .unwrap_or_default(),
         vllm_engine_config: vllm(&o),
+        ollama_models: o
+            .get("ollama_models")
+            .and_then(|v| v.node().list(|n| n.token(Token::Options)))
+            .unwrap_or_default(),
         nvidia: nvidia_settings(&o).or(root_nvidia),
         exec_via: exec_via(&o),
         ssh_user: o
@@ -619,13 +626,14 @@ pub fn abs_path(n: Node<'_>) -> Option<String> {
     Some(p)
 }
 
-/// `vllm_engine_config`, or one built from the legacy flat keys (`vllm_model`, ...).
+/// `vllm_engine_config`, or one built from the legacy flat keys (`vllm_model`, ...), with a
+/// warning that shows it.
 fn vllm(o: &Obj<'_>) -> Option<Map<String, Value>> {
     const FLAT: &[(&str, &str, &str)] = &[
         ("vllm_model", "ModelConfig", "model"),
         ("vllm_trust_remote_code", "ModelConfig", "trust_remote_code"),
         ("vllm_max_model_len", "ModelConfig", "max_model_len"),
-        ("vllm_model_type", "ModelConfig", "dtype"),
+        ("vllm_model_type", "ModelConfig", "task"),
         ("vllm_quantization", "CacheConfig", "quantization"),
         (
             "vllm_gpu_memory_utilization",
@@ -653,14 +661,16 @@ fn vllm(o: &Obj<'_>) -> Option<Map<String, Value>> {
         return v.node().object().map(|obj| obj.map().clone());
     }
     let mut out: Map<String, Value> = Map::new();
+    let mut first = None;
     for (key, section, field) in FLAT {
         if let Some(v) = o.get(key) {
             let entry = out
                 .entry(section.to_string())
                 .or_insert_with(|| Value::Object(Map::new()));
             if let Value::Object(m) = entry {
-                m.insert(field.to_string(), v.value.clone());
+                m.insert(field.to_string(), vllm_task(key, v.value));
             }
+            first.get_or_insert(v);
         }
     }
     for legacy in ["vllm_parameters", "vllm_args"] {
@@ -669,7 +679,23 @@ fn vllm(o: &Obj<'_>) -> Option<Map<String, Value>> {
                 legacy.trim_start_matches("vllm_").to_string(),
                 v.value.clone(),
             );
+            first.get_or_insert(v);
         }
     }
+    if let Some(v) = first {
+        v.node().legacy(
+            "flat `vllm_*` keys are a Sept 2025 shape; they are read as vllm_engine_config",
+            format!("\"vllm_engine_config\": {}", Value::Object(out.clone())),
+        );
+    }
     (!out.is_empty()).then_some(out)
+}
+
+/// `vllm_model_type` (`chat`, `embedding`) as vLLM's `--task`; other keys as they are.
+fn vllm_task(key: &str, v: &Value) -> Value {
+    match (key, v.as_str()) {
+        ("vllm_model_type", Some("embedding")) => Value::from("embed"),
+        ("vllm_model_type", Some("chat")) => Value::from("generate"),
+        _ => v.clone(),
+    }
 }

@@ -161,9 +161,9 @@ fn qm_option(n: Node<'_>) -> Option<Vec<String>> {
     let s = n.nonempty_str()?;
     let words: Vec<String> = s.split_whitespace().map(String::from).collect();
     if words.len() > 1 {
-        n.warning(
+        n.legacy(
             format!("{s:?} holds {} words; it is read as {words:?}", words.len()),
-            Some("write each word as its own entry".into()),
+            format!("one entry per word: {}", serde_json::json!(words)),
         );
     }
     for w in &words {

@@ -11,6 +11,8 @@
 //! A dry run has no store: [`dry_run`] probes and prints what would run instead.
 
 pub mod act;
+pub mod adopt;
+pub mod checks;
 pub mod drift;
 pub mod dry_run;
 pub mod events;

@@ -12,7 +12,7 @@ pub mod vm;
 
 pub use intent::Intent;
 pub use lifecycle::Lifecycle;
-pub use step::{Attempt, Row, Step, StepCx, StepError, Table};
+pub use step::{Attempt, Confirm, Row, Step, StepCx, StepError, Table};
 
 use crate::config::{GuestId, GuestRef};
 use crate::session::Session;

@@ -23,6 +23,17 @@ pub type Probe<C> = Box<dyn Fn(&C, &Attempt<'_>) -> Result<bool, StepError> + Se
 /// Make it so.
 pub type Act<C> = Box<dyn Fn(&C, &mut Attempt<'_>) -> Result<(), StepError> + Send + Sync>;
 
+/// How `phoenix adopt` asks whether a step holds on a guest Phoenix did not build (and so left no
+/// record or marker of).
+pub enum Confirm<C> {
+    /// Its probe answers.
+    Probe,
+    /// A script's `--check` mode answers (and on yes, leaves the marker its run would have).
+    Check(Probe<C>),
+    /// A script without a check mode: nothing can tell.
+    Unconfirmable,
+}
+
 /// A step of a job whose states are `S` and whose probes and acts receive a `C`.
 pub struct Step<S, C: StepCx> {
     /// Unique in its job; what `state show` and the journal name it.
@@ -43,6 +54,8 @@ pub struct Step<S, C: StepCx> {
     /// How drift of the done step is found; steps without one (scripts, checks) are not re-run
     /// for drift.
     pub live: Option<LiveCheck<C>>,
+    /// How `phoenix adopt` confirms it.
+    pub confirm: Confirm<C>,
 }
 
 impl<S, C: StepCx> Step<S, C> {
@@ -52,6 +65,12 @@ impl<S, C: StepCx> Step<S, C> {
         check: impl Fn(&C, &C::Seen) -> Result<Vec<Change>, StepError> + Send + Sync + 'static,
     ) -> Self {
         self.live = Some(Box::new(check));
+        self
+    }
+
+    /// Says how `phoenix adopt` confirms the step, where its probe cannot.
+    pub fn confirm(mut self, confirm: Confirm<C>) -> Self {
+        self.confirm = confirm;
         self
     }
 }
@@ -132,6 +151,7 @@ impl<S> Row<S> {
             probe: Box::new(probe),
             act: Box::new(act),
             live: None,
+            confirm: Confirm::Probe,
         }
     }
 }

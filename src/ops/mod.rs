@@ -2,10 +2,12 @@
 //! [`Error`](crate::Error). The binary's `commands/` only turn arguments into these options and
 //! call one function here; nothing here knows about the command line.
 
+pub mod adopt;
 pub mod connect;
 pub mod doctor;
 pub mod graph;
 pub mod guest;
+pub mod health;
 pub mod host_files;
 pub mod init;
 pub mod load;

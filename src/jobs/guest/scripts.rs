@@ -17,6 +17,7 @@
 //! `bootstrap_ca_url`, `PHOENIX_NVIDIA_{DRIVER_VERSION,REPO_URL,RUNFILE_URL}` for `nvidia`.
 
 use super::run_once;
+use super::upstream::{self, Staged};
 use crate::config::common::GuestHealthCheck;
 use crate::config::lxc::Container;
 use crate::exec::Cmd;
@@ -28,6 +29,8 @@ use std::time::Duration;
 const RUN_DIR: &str = "/var/lib/phoenix/run";
 const MARKER_DIR: &str = "/var/lib/phoenix/markers";
 const HEADER: &str = "phoenix-reads:";
+/// The header of a script that has a `--check` mode (`# phoenix-check-mode: yes`).
+const CHECK_HEADER: &str = "phoenix-check-mode:";
 
 /// What a script reads of its guest's config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,15 +41,26 @@ pub enum Reads {
     Keys(Vec<String>),
 }
 
+/// The value of header `name` among the comment lines at the top of `body`.
+fn header(body: &[u8], name: &str) -> Option<String> {
+    String::from_utf8_lossy(body)
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .find_map(|l| {
+            let v = l.trim_start_matches('#').trim().strip_prefix(name)?;
+            Some(v.trim().to_string())
+        })
+}
+
+/// Whether the script says it has a `--check` mode that changes nothing.
+pub fn has_check_mode(body: &[u8]) -> bool {
+    header(body, CHECK_HEADER).is_some_and(|v| v == "yes")
+}
+
 impl Reads {
     /// The header among the comment lines at the top of `body` (after the `#!` line).
     pub fn of(body: &[u8]) -> Reads {
-        let text = String::from_utf8_lossy(body);
-        let header = text
-            .lines()
-            .take_while(|l| l.starts_with('#'))
-            .find_map(|l| l.trim_start_matches('#').trim().strip_prefix(HEADER));
-        match header {
+        match header(body, HEADER) {
             Some(keys) => Reads::Keys(keys.split_whitespace().map(String::from).collect()),
             None => Reads::All,
         }
@@ -73,6 +87,12 @@ pub struct Script {
     pub config: Value,
     pub env: Vec<(String, String)>,
     reads: Reads,
+    /// It has a `--check` mode (`# phoenix-check-mode: yes`).
+    pub check_mode: bool,
+    /// Files put beside it before it runs (an upstream application script's helpers).
+    staged: Vec<Staged>,
+    /// Where it is put, when not in Phoenix's run directory.
+    at: Option<String>,
 }
 
 impl Script {
@@ -89,12 +109,25 @@ impl Script {
         Script {
             step: step.to_string(),
             label: label.to_string(),
+            check_mode: has_check_mode(&body),
+            staged: Vec::new(),
+            at: None,
             body,
             args,
             config,
             env,
             reads,
         }
+    }
+
+    /// An upstream application script (`name` as the config gives it): run from `/tmp/phoenix_run`
+    /// beside the helper library and config copies it expects ([`upstream`]). The library counts
+    /// among its inputs; the copies of the other files do not (their every change would run every
+    /// application script again): they are staged fresh for each run of it.
+    pub fn upstream(mut self, fleet: &crate::config::Fleet, name: &str) -> Script {
+        self.staged = upstream::staged(fleet);
+        self.at = Some(upstream::script_path(name));
+        self
     }
 
     /// The named inputs its step's digest covers: `body`, `env` (its fixed environment and
@@ -113,11 +146,16 @@ impl Script {
                 (k.clone(), v.to_string())
             })),
         }
+        if self.at.is_some() {
+            parts.push(("helpers".into(), crate::digest::hex(upstream::utils())));
+        }
         parts
     }
 
     pub fn path(&self) -> String {
-        run_file(&self.step, "sh")
+        self.at
+            .clone()
+            .unwrap_or_else(|| run_file(&self.step, "sh"))
     }
 
     pub fn config_path(&self) -> String {
@@ -210,9 +248,45 @@ pub fn run(
     if run_once::pending(at, digest).is_none() {
         let config = serde_json::to_vec_pretty(&script.config).unwrap_or_default();
         cx.exec.push(&config, &script.config_path(), 0o600)?;
+        for f in &script.staged {
+            cx.exec.push(&f.data, &f.path, f.mode)?;
+        }
         cx.exec.push(&script.body, &script.path(), 0o700)?;
     }
     run_once::run(cx, at, script, digest)
+}
+
+/// `phoenix adopt`: asks the script's `--check` mode whether its effect is in place (changing
+/// nothing but Phoenix's files under `/var/lib/phoenix`); on yes, leaves the marker a run would
+/// have left, so no later run runs it again for these inputs.
+pub fn confirm(cx: &CtCx, script: &Script, digest: &str) -> Result<bool, StepError> {
+    if cx.backend().state(cx.id())? != Some(crate::backend::RunState::Running) {
+        return Err(StepError::new("the guest is not running", ""));
+    }
+    let config = serde_json::to_vec_pretty(&script.config).unwrap_or_default();
+    cx.exec.push(&config, &script.config_path(), 0o600)?;
+    cx.exec.push(&script.body, &script.path(), 0o700)?;
+    let path = script.path();
+    let mut argv = vec![path.as_str(), "--check"];
+    argv.extend(script.args.iter().map(String::as_str));
+    let mut cmd = Cmd::probe(argv).timeout(cx.step_timeout);
+    cmd.env = script
+        .env
+        .iter()
+        .filter(|(k, _)| k != "PHOENIX_MODE")
+        .cloned()
+        .collect();
+    cmd = cmd.env("PHOENIX_MODE", "check");
+    let out = cx.exec.exec(&cmd)?;
+    if !out.success() {
+        let said = out.tail(1);
+        return Err(StepError::new(
+            format!("--check: {}", said.trim()),
+            out.tail(20),
+        ));
+    }
+    cx.exec.push(digest.as_bytes(), &script.marker(), 0o600)?;
+    Ok(true)
 }
 
 /// Whether the step is done: the marker holds `digest` and no instance an earlier attempt
@@ -260,5 +334,14 @@ mod tests {
         assert_eq!(r("#!/bin/sh\n#phoenix-reads:\n"), Reads::Keys(vec![]));
         assert_eq!(r("#!/bin/sh\necho\n# phoenix-reads: name\n"), Reads::All);
         assert_eq!(r(""), Reads::All);
+    }
+
+    #[test]
+    fn the_check_mode_is_declared_in_the_header() {
+        assert!(has_check_mode(b"#!/bin/sh\n# phoenix-check-mode: yes\n"));
+        assert!(!has_check_mode(b"#!/bin/sh\n# phoenix-check-mode: no\n"));
+        assert!(!has_check_mode(
+            b"#!/bin/sh\nset -e\n# phoenix-check-mode: yes\n"
+        ));
     }
 }

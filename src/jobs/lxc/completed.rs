@@ -23,7 +23,7 @@ pub fn steps(t: &mut Table<Lifecycle, CtCx>, cx: &CtCx) -> Result<(), Unbuildabl
         // Upstream passed the CTID as its argument.
         let args = vec![ct.base.id.to_string()];
         let step = "application_script";
-        let script = Script::new(ct, step, step, body, args);
+        let script = Script::new(ct, step, step, body, args).upstream(fleet, app);
         customizing::script_step(t, script, Lifecycle::Completed);
     }
     if let Some(hc) = &ct.health_check {

@@ -3,7 +3,7 @@
 
 use super::{snapshot, CtCx};
 use crate::jobs::guest::scripts::{self, Script};
-use crate::jobs::{Lifecycle, Row, Table, Unbuildable};
+use crate::jobs::{Confirm, Lifecycle, Row, Table, Unbuildable};
 
 pub fn steps(t: &mut Table<Lifecycle, CtCx>, cx: &CtCx) -> Result<(), Unbuildable> {
     let ct = &cx.ct;
@@ -34,8 +34,18 @@ pub fn script_step(t: &mut Table<Lifecycle, CtCx>, script: Script, state: Lifecy
     let row = Row::with_parts(script.step.clone(), state, &script.parts());
     let digest = row.digest().to_string();
     let probe = (script.clone(), digest.clone());
-    t.push(row.probe_act(
+    let confirm = match script.check_mode {
+        true => {
+            let check = (script.clone(), digest.clone());
+            Confirm::Check(Box::new(move |cx, _| {
+                scripts::confirm(cx, &check.0, &check.1)
+            }))
+        }
+        false => Confirm::Unconfirmable,
+    };
+    let step = row.probe_act(
         move |cx, at| scripts::ran(cx, at, &probe.0, &probe.1),
         move |cx, at| scripts::run(cx, at, &script, &digest),
-    ));
+    );
+    t.push(step.confirm(confirm));
 }

@@ -1,0 +1,23 @@
+//! Upstream verbs whose meaning Phoenix does not share: each says what to do instead.
+
+use phoenix::exit::Status;
+use phoenix::{Error, Result};
+
+/// `phoenix sync ...` of the bash tool.
+pub fn sync() -> Result<Status> {
+    Err(Error::usage(
+        "`sync` (upstream's Portainer stack deployment) is not part of Phoenix: deploy stacks with \
+         Portainer or `docker compose` inside the Docker guest (a feature can do it); Phoenix reads \
+         phoenix_stacks_config.json and the VMs' docker_stacks only to validate them and to open \
+         their firewall rules",
+    ))
+}
+
+/// `phoenix setup [--wipe-disks]` of the bash tool.
+pub fn setup() -> Result<Status> {
+    Err(Error::usage(
+        "`setup` (upstream's hypervisor setup) is not built into Phoenix yet: prepare the node's \
+         storage, bridges, users, NFS, Samba, DNS and firewall yourself; `phoenix doctor` checks \
+         what the guests need of it, and `phoenix run` converges the guests",
+    ))
+}

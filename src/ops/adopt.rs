@@ -1,0 +1,91 @@
+//! `phoenix adopt`: guests built outside Phoenix recorded as far as they hold, nothing changed
+//! ([`crate::converge::adopt`]). The next `run` does only what did not hold.
+
+use super::connect::{self, Purpose};
+use super::{load, Options};
+use crate::config::GuestId;
+use crate::converge::adopt::{self, Verdict};
+use crate::error::{Error, Result};
+use crate::jobs::{self, GuestJob};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What adopting one guest found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Adoption {
+    pub id: String,
+    pub name: String,
+    /// Every step in order, or none when the guest could not be asked.
+    pub steps: Vec<Verdict>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Adoption {
+    /// Every step holds (and is now recorded).
+    pub fn complete(&self) -> bool {
+        self.error.is_none() && self.steps.iter().all(|v| v.holds)
+    }
+}
+
+/// Adopts each of `ids`; `trust_scripts`: scripts without a check mode count as run.
+pub fn adopt(opts: &Options, ids: &[GuestId], trust_scripts: bool) -> Result<Vec<Adoption>> {
+    crate::logging::init(&opts.log_dir, opts.verbose);
+    let fleet = load::checked(opts)?;
+    for id in ids {
+        if fleet.guest(*id).is_none() {
+            return Err(Error::usage(format!(
+                "guest {id} is not defined in the configuration"
+            )));
+        }
+    }
+    let purpose = Purpose::Run {
+        dry_run: false,
+        clone_jobs: None,
+    };
+    let session = connect::session(opts, fleet, purpose)?;
+    load::preflight(opts, &session, ids)?;
+    let store = connect::hold_store(&opts.state_dir, &*session.runner)?;
+    let session = Arc::new(session);
+    Ok(ids
+        .iter()
+        .map(|id| one(&session, &store, *id, trust_scripts))
+        .collect())
+}
+
+fn one(
+    session: &Arc<crate::session::Session>,
+    store: &state_machine::Store,
+    id: GuestId,
+    trust_scripts: bool,
+) -> Adoption {
+    let name = session
+        .fleet
+        .guest(id)
+        .map(|g| g.name().to_string())
+        .unwrap_or_default();
+    let mut adoption = Adoption {
+        id: id.to_string(),
+        name,
+        steps: Vec::new(),
+        error: None,
+    };
+    crate::exec::set_current_guest(Some(id.to_string()));
+    let found = match jobs::prepare(session, id, Duration::from_secs(1800)) {
+        Err(e) => Err(e.to_string()),
+        Ok(GuestJob::Container(job)) => match session.backend.state(id) {
+            Ok(None) => Err(format!(
+                "it does not exist, so there is nothing to adopt (`phoenix run {id}` builds it)"
+            )),
+            Err(e) => Err(e.to_string()),
+            Ok(Some(_)) => adopt::adopt(&job, store, trust_scripts).map_err(|e| e.to_string()),
+        },
+    };
+    crate::exec::set_current_guest(None);
+    match found {
+        Ok(steps) => adoption.steps = steps,
+        Err(e) => adoption.error = Some(e),
+    }
+    adoption
+}

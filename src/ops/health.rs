@@ -1,0 +1,80 @@
+//! `phoenix health-check`: the listed guests' checks, now (`health_check` inside the guest,
+//! `health_checks` on the host), for cron and monitoring: nothing is recorded or changed.
+
+use super::connect::{self, Purpose};
+use super::{load, Options};
+use crate::backend::RunState;
+use crate::config::GuestId;
+use crate::converge::checks::{self, CheckResult};
+use crate::error::{Error, Result};
+use crate::jobs::{self, GuestJob};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One guest's checks.
+#[derive(Debug, Clone, Serialize)]
+pub struct GuestHealth {
+    pub id: String,
+    pub name: String,
+    pub checks: Vec<CheckResult>,
+    /// Why its checks could not run (not running, none configured, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl GuestHealth {
+    pub fn healthy(&self) -> bool {
+        self.error.is_none() && self.checks.iter().all(|c| c.passed)
+    }
+}
+
+pub fn check(opts: &Options, ids: &[GuestId]) -> Result<Vec<GuestHealth>> {
+    crate::logging::init(&opts.log_dir, opts.verbose);
+    let fleet = load::checked(opts)?;
+    if let Some(id) = ids.iter().find(|id| fleet.guest(**id).is_none()) {
+        return Err(Error::usage(format!(
+            "guest {id} is not defined in the configuration"
+        )));
+    }
+    let purpose = Purpose::Run {
+        dry_run: false,
+        clone_jobs: None,
+    };
+    let session = Arc::new(connect::session(opts, fleet, purpose)?);
+    Ok(ids.iter().map(|id| guest(&session, *id)).collect())
+}
+
+fn guest(session: &Arc<crate::session::Session>, id: GuestId) -> GuestHealth {
+    let name = session.fleet.guest(id).map(|g| g.name().to_string());
+    let mut health = GuestHealth {
+        id: id.to_string(),
+        name: name.unwrap_or_default(),
+        checks: Vec::new(),
+        error: None,
+    };
+    let job = match jobs::prepare(session, id, Duration::from_secs(300)) {
+        Ok(GuestJob::Container(job)) => job,
+        Err(e) => {
+            health.error = Some(e.to_string());
+            return health;
+        }
+    };
+    match session.backend.state(id) {
+        Ok(Some(RunState::Running)) => {}
+        Ok(Some(_)) => health.error = Some("it is not running".into()),
+        Ok(None) => health.error = Some("it does not exist".into()),
+        Err(e) => health.error = Some(e.to_string()),
+    }
+    if health.error.is_none() {
+        crate::exec::set_current_guest(Some(id.to_string()));
+        health.checks = checks::run(&job);
+        crate::exec::set_current_guest(None);
+        if health.checks.is_empty() {
+            health.error = Some(
+                "it has no checks: add `health_check` or `health_checks` to its config".into(),
+            );
+        }
+    }
+    health
+}

@@ -1,0 +1,247 @@
+//! Fleets the bash tool built and the files it ran: adopting guests built outside Phoenix,
+//! upstream application scripts run unchanged beside their helpers, and the model servers the
+//! upstream files configure (vLLM, Ollama) served from their config, on real containers.
+
+mod lab;
+
+use lab::{Backend, Lab};
+use phoenix::converge::{Event, Outcome};
+use serde_json::{json, Value};
+
+/// Guests built by another tool carry none of Phoenix's records. Here Phoenix builds them, then
+/// all it keeps of them goes (its store, and `/var/lib/phoenix` in each guest), and one setting
+/// is changed by hand with `pct set`, as an admin would.
+#[test]
+fn guests_built_elsewhere_are_adopted_and_the_next_run_does_only_what_did_not_hold() {
+    let Some(lab) = Lab::with_backend(Backend::Proxmox) else {
+        return;
+    };
+    lab.fleet()
+        .template(900, "base")
+        .features(&["motd"])
+        .clone_of(950, "api", 900)
+        .features(&["motd", "marker"])
+        .write();
+    lab.run_json(&["--all"]).all(Outcome::Converged);
+    std::fs::remove_dir_all(lab.path("state")).unwrap();
+    for id in [900, 950] {
+        assert!(lab
+            .attach(id, &["rm", "-rf", "/var/lib/phoenix"])
+            .status
+            .success());
+    }
+    let set = lab.node_tool("pct", &["set", &lab.arg(950), "--memory", "384"]);
+    assert!(set.status.success(), "{}", lab::text(&set));
+    let effects_before = lab.effects(950);
+
+    let out = lab.run(&["--output", "json", "adopt", &lab.arg(900), &lab.arg(950)]);
+    assert_eq!(out.status.code(), Some(1), "{}", lab::text(&out));
+    let adopted: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let steps = |i: usize| adopted[i]["steps"].as_array().unwrap().clone();
+    assert!(
+        steps(0)
+            .iter()
+            .all(|s| s["holds"] == true && s["recorded"] == true),
+        "900 holds: {adopted:#}"
+    );
+    let not_holding: Vec<(String, String)> = steps(1)
+        .iter()
+        .filter(|s| s["holds"] == false)
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap().into(),
+                s["why"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    let names: Vec<&str> = not_holding.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["resources", "feature:marker"], "{adopted:#}");
+    assert!(not_holding[1].1.contains("--check"), "{not_holding:?}");
+    let motd = steps(1)
+        .into_iter()
+        .find(|s| s["step"] == "feature:motd")
+        .unwrap();
+    assert_eq!(motd["holds"], true, "motd's --check confirms it: {motd}");
+    assert_eq!(lab.effects(950), effects_before, "adopting ran no feature");
+    assert!(
+        lab.pve_conf(950).contains("memory: 384"),
+        "adopting changed nothing"
+    );
+
+    let run = lab.run_json(&["--all"]);
+    run.expect(
+        &lab,
+        0,
+        &[(900, Outcome::Unchanged), (950, Outcome::Converged)],
+    );
+    let changed: Vec<&str> = run
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StepSucceeded {
+                id,
+                step,
+                changed: true,
+                ..
+            } if *id == lab.arg(950) => Some(step.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changed, ["resources", "feature:marker"], "{run}");
+    assert!(lab.pve_conf(950).contains("memory: 256"));
+    let effects = lab.effects(950);
+    assert_eq!(
+        effects.matches("motd").count(),
+        effects_before.matches("motd").count()
+    );
+    lab.run_json(&["--all"]).all(Outcome::Unchanged);
+}
+
+/// An application script written for the bash tool (it sources the helper library from
+/// /tmp/phoenix_run and reads the config copies through it) runs unchanged; the copies hold no
+/// secret.
+#[test]
+fn an_upstream_application_script_runs_unchanged_beside_its_helpers() {
+    let Some(lab) = Lab::new() else { return };
+    std::fs::copy(
+        lab::repo().join("fixtures/scripts/upstream_style_app.sh"),
+        lab.path("config/scripts/phoenix_hypervisor_lxc_950.sh"),
+    )
+    .unwrap();
+    lab.fleet()
+        .template(950, "app-host")
+        .set(
+            "application_script",
+            json!("scripts/phoenix_hypervisor_lxc_950.sh"),
+        )
+        .write();
+    let lxc_file = lab.path("config/phoenix_lxc_configs.json");
+    let mut lxc: Value = serde_json::from_slice(&std::fs::read(&lxc_file).unwrap()).unwrap();
+    lxc["nvidia_driver_version"] = json!("580.76.05");
+    std::fs::write(&lxc_file, lxc.to_string()).unwrap();
+    let secret = "s3cret-admin-pw";
+    std::fs::write(
+        lab.path("config/phoenix_hypervisor_config.json"),
+        json!({"domain_name": "lab.internal", "portainer_api": {"admin_password": secret}})
+            .to_string(),
+    )
+    .unwrap();
+    lab.run_json(&[&lab.arg(950)]).all(Outcome::Converged);
+    let result = lab.attach(950, &["cat", "/root/upstream_app_result.txt"]);
+    let result = String::from_utf8_lossy(&result.stdout);
+    for line in [
+        "NAME=app-host".to_string(),
+        format!("IP={}", lab.ip_of(950)),
+        "NVIDIA_DRIVER_VERSION=580.76.05".into(),
+        "DOMAIN_NAME=lab.internal".into(),
+        "PORTAINER_ADMIN_PASSWORD=absent".into(),
+        "ERREXIT=on".into(),
+        "PCT_EXEC=yes".into(),
+        "PCT_PUSH=yes".into(),
+    ] {
+        assert!(
+            result.lines().any(|l| l == line),
+            "{line} not in:\n{result}"
+        );
+    }
+    let grep = lab.attach(
+        950,
+        &["grep", "-r", secret, "/tmp/phoenix_run", "/var/lib/phoenix"],
+    );
+    assert_eq!(grep.status.code(), Some(1), "the secret reached the guest");
+    lab.run_json(&[&lab.arg(950)]).all(Outcome::Unchanged);
+}
+
+/// The vLLM feature serves the model from `vllm_engine_config` as a systemd unit, restarted only
+/// when the arguments change; Ollama pulls the configured models. Stand-ins replace vLLM and
+/// Ollama (no GPU, no internet): they open the ports, answer the health endpoints and record
+/// their arguments.
+#[test]
+fn model_servers_run_from_their_config_and_restart_only_when_it_changes() {
+    let Some(lab) = Lab::new() else { return };
+    let engine = |util: f64| {
+        json!({
+            "ModelConfig": {"model": "Qwen/Qwen2.5-7B-Instruct-AWQ", "trust_remote_code": true, "max_model_len": 4096},
+            "CacheConfig": {"quantization": "awq_marlin", "gpu_memory_utilization": util},
+            "ParallelConfig": {"tensor_parallel_size": 2},
+            "ServerConfig": {"host": "0.0.0.0", "port": 8000, "served_model_name": "qwen2.5-7b-awq"}
+        })
+    };
+    let write = |util: f64| {
+        lab.fleet()
+            .template(910, "vllm")
+            .features(&["vllm_standin", "vllm"])
+            .set("vllm_engine_config", engine(util))
+            .template(914, "ollama")
+            .features(&["ollama_standin", "ollama"])
+            .set(
+                "ollama_models",
+                json!(["tinyllama:latest", "nomic-embed-text"]),
+            )
+            .write();
+    };
+    write(0.5);
+    lab.run_json(&["--all"]).all(Outcome::Converged);
+    let argv = || {
+        let out = lab.attach(910, &["cat", "/run/vllm-standin/argv.json"]);
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
+    };
+    let pid = || {
+        let out = lab.attach(
+            910,
+            &[
+                "systemctl",
+                "show",
+                "-p",
+                "MainPID",
+                "--value",
+                "vllm_model_server",
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let words: Vec<String> = serde_json::from_value(argv()["argv"].clone()).unwrap();
+    let has = |w: &[String], pair: &[&str]| w.windows(pair.len()).any(|x| x == pair);
+    for pair in [
+        &["--model", "Qwen/Qwen2.5-7B-Instruct-AWQ"][..],
+        &["--tensor-parallel-size", "2"],
+        &["--gpu-memory-utilization", "0.5"],
+        &["--quantization", "awq_marlin"],
+        &["--served-model-name", "qwen2.5-7b-awq"],
+        &["--port", "8000"],
+        &["--trust-remote-code"],
+    ] {
+        assert!(has(&words, pair), "{pair:?} not in {words:?}");
+    }
+    let models = lab.attach(910, &["curl", "-fsS", "http://127.0.0.1:8000/v1/models"]);
+    assert!(String::from_utf8_lossy(&models.stdout).contains("qwen2.5-7b-awq"));
+    let tags = lab.attach(914, &["curl", "-fsS", "http://127.0.0.1:11434/api/tags"]);
+    let tags = String::from_utf8_lossy(&tags.stdout);
+    assert!(
+        tags.contains("tinyllama:latest") && tags.contains("nomic-embed-text"),
+        "{tags}"
+    );
+
+    let first = pid();
+    lab.run_json(&["--all"]).all(Outcome::Unchanged);
+    assert_eq!(pid(), first, "a no-op run restarts nothing");
+
+    write(0.85);
+    lab.run_json(&["--all"]).expect(
+        &lab,
+        0,
+        &[(910, Outcome::Converged), (914, Outcome::Unchanged)],
+    );
+    let ran = lab::steps_of_last_run(&lab.state(910));
+    assert!(ran.contains(&"feature:vllm".to_string()), "{ran:?}");
+    assert!(
+        !ran.contains(&"feature:vllm_standin".to_string()),
+        "{ran:?}"
+    );
+    assert_ne!(pid(), first, "new arguments restart the server");
+    let words: Vec<String> = serde_json::from_value(argv()["argv"].clone()).unwrap();
+    assert!(
+        has(&words, &["--gpu-memory-utilization", "0.85"]),
+        "{words:?}"
+    );
+}

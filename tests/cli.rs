@@ -506,3 +506,70 @@ fn the_man_pages_render_and_the_timer_units_verify() {
         );
     }
 }
+
+/// A verb's help is about that verb: the node and SSH options are listed once, by `phoenix --help`,
+/// and still work after any verb.
+#[test]
+fn verb_help_shows_the_verb_and_points_to_the_global_options() {
+    for verb in [
+        &["completions"][..],
+        &["run"],
+        &["state", "show"],
+        &["adopt"],
+    ] {
+        let out = phoenix().args(verb).arg("--help").assert().success();
+        let help = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        for hidden in [
+            "--host",
+            "--identity",
+            "--pve-root",
+            "--state-dir",
+            "--lxc-path",
+        ] {
+            let listed = format!("{hidden} <");
+            assert!(
+                !help.contains(&listed),
+                "{verb:?} --help lists {hidden}:\n{help}"
+            );
+        }
+        assert!(help.contains("see `phoenix --help`"), "{help}");
+    }
+    let top = phoenix().arg("--help").assert().success();
+    let top = String::from_utf8_lossy(&top.get_output().stdout).into_owned();
+    assert!(
+        top.contains("--host <") && top.contains("Node options"),
+        "{top}"
+    );
+    phoenix()
+        .args(["state", "show", "--state-dir", "/nonexistent/phoenix-state"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("/nonexistent/phoenix-state"));
+}
+
+/// Upstream verbs Phoenix does differently say what to use instead, with the usage exit code.
+#[test]
+fn upstream_verbs_say_what_to_do_instead() {
+    phoenix()
+        .args(["sync", "all"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("Portainer"));
+    phoenix()
+        .args(["setup", "--wipe-disks"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("phoenix doctor"));
+}
+
+/// The shipped example is written the modern way: `--explain` has nothing to show.
+#[test]
+fn explain_on_a_modern_config_finds_nothing_legacy() {
+    phoenix()
+        .args(["validate", "--explain", "--config-dir", &example()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "No constructs of older file shapes",
+        ));
+}

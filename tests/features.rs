@@ -83,6 +83,7 @@ fn every_script_parses_and_passes_shellcheck() {
         );
     }
     scripts.push(lab::repo().join("src/jobs/guest/run_once.sh"));
+    scripts.push(lab::repo().join("src/jobs/guest/upstream_utils.sh"));
     for s in &scripts {
         let out = Command::new("bash").arg("-n").arg(s).output().unwrap();
         assert!(

@@ -2,6 +2,7 @@
 //! upstream application scripts run unchanged beside their helpers, and the model servers the
 //! upstream files configure (vLLM, Ollama) served from their config, on real containers.
 
+mod common;
 mod lab;
 
 use lab::{Backend, Lab};
@@ -114,6 +115,10 @@ fn an_upstream_application_script_runs_unchanged_beside_its_helpers() {
             "application_script",
             json!("scripts/phoenix_hypervisor_lxc_950.sh"),
         )
+        .set(
+            "health_check",
+            json!({"command": "test -s /root/upstream_app_result.txt", "retries": 0, "interval": 1}),
+        )
         .write();
     let lxc_file = lab.path("config/phoenix_lxc_configs.json");
     let mut lxc: Value = serde_json::from_slice(&std::fs::read(&lxc_file).unwrap()).unwrap();
@@ -126,7 +131,13 @@ fn an_upstream_application_script_runs_unchanged_beside_its_helpers() {
             .to_string(),
     )
     .unwrap();
-    lab.run_json(&[&lab.arg(950)]).all(Outcome::Converged);
+    // Upstream's `create` built the whole guest; `--until` stops at a state.
+    let created = lab.run(&["create", &lab.arg(950), "--until", "created"]);
+    assert!(created.status.success(), "{}", lab::text(&created));
+    assert_eq!(lab.state(950)["state"], "created");
+    let out = lab.run(&["create", &lab.arg(950)]);
+    assert!(out.status.success(), "{}", lab::text(&out));
+    assert_eq!(lab.state(950)["state"], "completed");
     let result = lab.attach(950, &["cat", "/root/upstream_app_result.txt"]);
     let result = String::from_utf8_lossy(&result.stdout);
     for line in [
@@ -150,6 +161,24 @@ fn an_upstream_application_script_runs_unchanged_beside_its_helpers() {
     );
     assert_eq!(grep.status.code(), Some(1), "the secret reached the guest");
     lab.run_json(&[&lab.arg(950)]).all(Outcome::Unchanged);
+
+    // Health checks on demand: exit 0 while they pass, 1 (with the failing check) once not.
+    let health = lab.run(&["health-check", &lab.arg(950), "-q"]);
+    assert_eq!(health.status.code(), Some(0), "{}", lab::text(&health));
+    assert!(
+        health.stdout.is_empty(),
+        "quiet when healthy: {}",
+        lab::text(&health)
+    );
+    lab.attach(950, &["rm", "/root/upstream_app_result.txt"]);
+    let health = lab.run(&["--output", "json", "health-check", &lab.arg(950)]);
+    assert_eq!(health.status.code(), Some(1), "{}", lab::text(&health));
+    let report: Value = serde_json::from_slice(&health.stdout).unwrap();
+    assert_eq!(
+        report[0]["checks"][0]["check"], "health_check",
+        "{report:#}"
+    );
+    assert_eq!(report[0]["checks"][0]["passed"], false, "{report:#}");
 }
 
 /// The vLLM feature serves the model from `vllm_engine_config` as a systemd unit, restarted only
@@ -159,13 +188,24 @@ fn an_upstream_application_script_runs_unchanged_beside_its_helpers() {
 #[test]
 fn model_servers_run_from_their_config_and_restart_only_when_it_changes() {
     let Some(lab) = Lab::new() else { return };
+    // Upstream's own 910 (Qwen 2.5 7B AWQ on two GPUs), with the memory share as the test's knob.
+    let upstream_910 = common::upstream_head()
+        .and_then(|d| std::fs::read(d.join("phoenix_lxc_configs.json")).ok())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .map(|f| f["lxc_configs"]["910"]["vllm_engine_config"].clone())
+        .filter(|v| v.is_object())
+        .unwrap_or_else(|| {
+            json!({
+                "ModelConfig": {"model": "Qwen/Qwen2.5-7B-Instruct-AWQ", "trust_remote_code": true, "max_model_len": 4096},
+                "CacheConfig": {"quantization": "awq_marlin", "gpu_memory_utilization": 0.5},
+                "ParallelConfig": {"tensor_parallel_size": 2},
+                "ServerConfig": {"host": "0.0.0.0", "port": 8000, "served_model_name": "qwen2.5-7b-awq"}
+            })
+        });
     let engine = |util: f64| {
-        json!({
-            "ModelConfig": {"model": "Qwen/Qwen2.5-7B-Instruct-AWQ", "trust_remote_code": true, "max_model_len": 4096},
-            "CacheConfig": {"quantization": "awq_marlin", "gpu_memory_utilization": util},
-            "ParallelConfig": {"tensor_parallel_size": 2},
-            "ServerConfig": {"host": "0.0.0.0", "port": 8000, "served_model_name": "qwen2.5-7b-awq"}
-        })
+        let mut e = upstream_910.clone();
+        e["CacheConfig"]["gpu_memory_utilization"] = json!(util);
+        e
     };
     let write = |util: f64| {
         lab.fleet()
@@ -244,4 +284,82 @@ fn model_servers_run_from_their_config_and_restart_only_when_it_changes() {
         has(&words, &["--gpu-memory-utilization", "0.85"]),
         "{words:?}"
     );
+}
+
+/// `phoenix plan --all` on upstream's own files, with the host files they name supplied (the
+/// application scripts, bind-mount sources, template, bridge `vmbr0`) in a network and mount
+/// namespace of the test's own: every container plans; only the VMs are refused (this backend
+/// has none).
+#[test]
+fn upstream_head_plans_every_container() {
+    let Some(head) = common::upstream_head() else {
+        return;
+    };
+    if !lab::sshd::is_root() {
+        assert!(std::env::var("CI").is_err(), "CI=true needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::create_dir(&config).unwrap();
+    for e in std::fs::read_dir(&head).unwrap().filter_map(|e| e.ok()) {
+        if e.path().is_file() {
+            std::fs::copy(e.path(), config.join(e.file_name())).unwrap();
+        }
+    }
+    for s in ["101", "102", "103", "vllm", "955", "957"] {
+        let p = config.join(format!("phoenix_hypervisor_lxc_{s}.sh"));
+        std::fs::write(p, "#!/bin/bash\necho \"$1\"\n").unwrap();
+    }
+    // The template's directory needs a mount point; made here when missing, removed after.
+    let made_mount_point = !std::path::Path::new("/fastData").exists();
+    std::fs::create_dir_all("/fastData").unwrap();
+    let supply = r#"set -e
+        ip link set lo up
+        ip link add vmbr0 type bridge
+        mount -t sysfs none /sys
+        mount -t tmpfs none /mnt
+        mount -t tmpfs none /fastData
+        for d in 101/logs 101/ssl 102/certs 103/ssl; do mkdir -p /mnt/pve/quickOS/lxc-persistent-data/$d; done
+        mkdir -p /fastData/shared-iso/template/cache
+        : > /fastData/shared-iso/template/cache/ubuntu-24.04-standard_24.04-2_amd64.tar.zst
+        exec "$@""#;
+    let out = std::process::Command::new("unshare")
+        .args([
+            "--mount",
+            "--net",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            supply,
+            "sh",
+        ])
+        .arg(env!("CARGO_BIN_EXE_phoenix"))
+        .arg("--config-dir")
+        .arg(&config)
+        .args(["--backend", "lxc", "--output", "json", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .arg("--lxc-path")
+        .arg(dir.path().join("lxc"))
+        .args(["plan", "--all"])
+        .output()
+        .unwrap();
+    if made_mount_point {
+        let _ = std::fs::remove_dir("/fastData");
+    }
+    // Exit 1: the VMs cannot be planned here; nothing else may be an error.
+    assert_eq!(out.status.code(), Some(1), "{}", lab::text(&out));
+    let changes: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let errors: Vec<&Value> = changes.iter().filter(|c| c["action"] == "error").collect();
+    assert!(errors.iter().all(|c| c["kind"] == "vm"), "{errors:#?}");
+    let planned: Vec<&str> = changes
+        .iter()
+        .filter(|c| c["kind"] == "lxc" && c["action"] == "create")
+        .map(|c| c["guest"].as_str().unwrap())
+        .collect();
+    assert_eq!(planned.len(), 12, "every container plans: {changes:#?}");
 }

@@ -81,6 +81,9 @@ fn prepare<K: JobKind>(
         });
     }
     let mut spec = JobSpec::new(job.label().job_id.clone());
+    if let Some(u) = until {
+        spec = spec.until(u);
+    }
     for s in &job.table().steps {
         if until.is_none_or(|u| s.state <= u) {
             spec = spec.step(s.name.clone(), s.state, s.digest.clone());

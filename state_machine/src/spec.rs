@@ -16,6 +16,9 @@ pub struct StepSpec<S> {
 pub struct JobSpec<S> {
     pub id: String,
     pub steps: Vec<StepSpec<S>>,
+    /// The run stops at this state: the job never gets past it, even when no later state has
+    /// steps in this spec.
+    pub until: Option<S>,
 }
 
 impl<S: JobState> JobSpec<S> {
@@ -23,7 +26,14 @@ impl<S: JobState> JobSpec<S> {
         JobSpec {
             id: id.into(),
             steps: Vec::new(),
+            until: None,
         }
+    }
+
+    /// Cuts the job at `state`: only the steps of `state` and earlier ones may be given.
+    pub fn until(mut self, state: S) -> Self {
+        self.until = Some(state);
+        self
     }
 
     pub fn step(mut self, name: impl Into<String>, state: S, digest: impl Into<String>) -> Self {

@@ -658,7 +658,10 @@ fn next_undone<S: JobState>(spec: &JobSpec<S>, rec: &JobRecord, from: usize) -> 
 /// The furthest state all of whose steps, and all earlier states' steps, are done.
 fn derived_state<S: JobState>(spec: &JobSpec<S>, rec: &JobRecord) -> S {
     let mut state = S::initial();
-    for &s in S::all() {
+    for &s in S::all()
+        .iter()
+        .take_while(|&&s| spec.until.is_none_or(|u| s <= u))
+    {
         let complete = spec.steps.iter().filter(|st| st.state <= s).all(|st| {
             rec.done_step(&st.name)
                 .is_some_and(|d| d.digest == st.digest)

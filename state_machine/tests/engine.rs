@@ -628,3 +628,21 @@ fn a_store_whose_sled_files_lost_everything_is_refused_until_salvaged() {
     assert!(salvage.is_some());
     assert!(store.job("lxc/950").unwrap().is_some());
 }
+
+/// A run cut at a state (`phoenix create --until created`) leaves the job in that state, not in
+/// the last one, although no later state has steps in its spec; the full spec later goes on.
+#[test]
+fn a_job_cut_at_a_state_stays_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path(), "r1");
+    let cut = JobSpec::new("lxc/950")
+        .until(Stage::Created)
+        .step("create", Stage::Created, "d1");
+    let mut job = store.begin(&cut).unwrap();
+    assert_eq!(run_all(&mut job), ["create"]);
+    assert_eq!(job.record().state, "created");
+    let mut job = store.begin(&spec("d3")).unwrap();
+    assert_eq!(job.record().state, "created");
+    assert_eq!(run_all(&mut job).len(), 5);
+    assert_eq!(job.record().state, "completed");
+}

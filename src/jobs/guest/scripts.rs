@@ -27,6 +27,10 @@ use serde_json::{Map, Value};
 use std::time::Duration;
 
 const RUN_DIR: &str = "/var/lib/phoenix/run";
+/// Waits (at most two minutes) until a systemd guest has finished booting; any other returns.
+const BOOT_SETTLED: &str = "command -v systemctl >/dev/null 2>&1 || exit 0; \
+    timeout 120 systemctl is-system-running --wait >/dev/null 2>&1; exit 0";
+const BOOT_WAIT: Duration = Duration::from_secs(130);
 const MARKER_DIR: &str = "/var/lib/phoenix/markers";
 const HEADER: &str = "phoenix-reads:";
 /// The header of a script that has a `--check` mode (`# phoenix-check-mode: yes`).
@@ -248,6 +252,11 @@ pub fn run(
     if run_once::pending(at, digest).is_none() {
         let config = serde_json::to_vec_pretty(&script.config).unwrap_or_default();
         cx.exec.push(&config, &script.config_path(), 0o600)?;
+        if !script.staged.is_empty() {
+            // systemd empties /tmp early in a boot: stage there once the boot is over.
+            cx.exec
+                .exec(&Cmd::probe(["/bin/sh", "-c", BOOT_SETTLED]).timeout(BOOT_WAIT))?;
+        }
         for f in &script.staged {
             cx.exec.push(&f.data, &f.path, f.mode)?;
         }

@@ -88,3 +88,21 @@ fn ask<K: JobKind>(
         Err(e) => (false, Some(e.message)),
     }
 }
+
+/// What adopting one guest found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Adoption {
+    pub id: String,
+    pub name: String,
+    /// Every step in order, or none when the guest could not be asked.
+    pub steps: Vec<Verdict>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Adoption {
+    /// Every step holds (and is now recorded).
+    pub fn complete(&self) -> bool {
+        self.error.is_none() && self.steps.iter().all(|v| v.holds)
+    }
+}

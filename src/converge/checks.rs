@@ -38,3 +38,20 @@ pub fn run<K: JobKind>(job: &K) -> Vec<CheckResult> {
         })
         .collect()
 }
+
+/// One guest's checks.
+#[derive(Debug, Clone, Serialize)]
+pub struct GuestHealth {
+    pub id: String,
+    pub name: String,
+    pub checks: Vec<CheckResult>,
+    /// Why its checks could not run (not running, none configured, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl GuestHealth {
+    pub fn healthy(&self) -> bool {
+        self.error.is_none() && self.checks.iter().all(|c| c.passed)
+    }
+}

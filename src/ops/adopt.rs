@@ -4,30 +4,12 @@
 use super::connect::{self, Purpose};
 use super::{load, Options};
 use crate::config::GuestId;
-use crate::converge::adopt::{self, Verdict};
+use crate::converge::adopt;
+pub use crate::converge::adopt::Adoption;
 use crate::error::{Error, Result};
 use crate::jobs::{self, GuestJob};
-use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// What adopting one guest found.
-#[derive(Debug, Clone, Serialize)]
-pub struct Adoption {
-    pub id: String,
-    pub name: String,
-    /// Every step in order, or none when the guest could not be asked.
-    pub steps: Vec<Verdict>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-impl Adoption {
-    /// Every step holds (and is now recorded).
-    pub fn complete(&self) -> bool {
-        self.error.is_none() && self.steps.iter().all(|v| v.holds)
-    }
-}
 
 /// Adopts each of `ids`; `trust_scripts`: scripts without a check mode count as run.
 pub fn adopt(opts: &Options, ids: &[GuestId], trust_scripts: bool) -> Result<Vec<Adoption>> {

@@ -5,29 +5,12 @@ use super::connect::{self, Purpose};
 use super::{load, Options};
 use crate::backend::RunState;
 use crate::config::GuestId;
-use crate::converge::checks::{self, CheckResult};
+use crate::converge::checks;
+pub use crate::converge::checks::GuestHealth;
 use crate::error::{Error, Result};
 use crate::jobs::{self, GuestJob};
-use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// One guest's checks.
-#[derive(Debug, Clone, Serialize)]
-pub struct GuestHealth {
-    pub id: String,
-    pub name: String,
-    pub checks: Vec<CheckResult>,
-    /// Why its checks could not run (not running, none configured, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-impl GuestHealth {
-    pub fn healthy(&self) -> bool {
-        self.error.is_none() && self.checks.iter().all(|c| c.passed)
-    }
-}
 
 pub fn check(opts: &Options, ids: &[GuestId]) -> Result<Vec<GuestHealth>> {
     crate::logging::init(&opts.log_dir, opts.verbose);

@@ -1,6 +1,6 @@
 //! `phoenix adopt` for people: per guest, what was recorded and what the next run will do.
 
-use crate::ops::adopt::Adoption;
+use crate::converge::adopt::Adoption;
 use std::fmt::Write;
 
 pub fn render(adoptions: &[Adoption]) -> String {

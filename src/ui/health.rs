@@ -1,6 +1,6 @@
 //! `phoenix health-check` for people: one line per check, its output's tail when it failed.
 
-use crate::ops::health::GuestHealth;
+use crate::converge::checks::GuestHealth;
 use std::fmt::Write;
 
 pub fn render(guests: &[GuestHealth]) -> String {

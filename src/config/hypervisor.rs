@@ -244,9 +244,9 @@ fn embedded_vm(n: Node<'_>) -> Option<vm::Vm> {
     let o = n.object()?;
     if o.get("vmid").is_none() {
         let name = o.opt_str("name").unwrap_or_default();
-        n.warning(
+        n.legacy(
             format!("VM {name:?} has no `vmid`: it is left out (it never could be built; upstream looked VMs up by vmid too)"),
-            Some("give it a vmid and a template (is_template with template_image, or clone_from_vmid), in phoenix_vm_configs.json".into()),
+            format!("in phoenix_vm_configs.json `vms`: {{\"vmid\": <a free id>, \"name\": {name:?}, \"is_template\": true, \"template_image\": ...}} or {{..., \"clone_from_vmid\": <a template>}}"),
         );
         return None;
     }

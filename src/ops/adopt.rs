@@ -6,7 +6,7 @@ use super::{load, Options};
 use crate::config::GuestId;
 use crate::converge::adopt;
 pub use crate::converge::adopt::Adoption;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::jobs::{self, GuestJob};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,13 +15,7 @@ use std::time::Duration;
 pub fn adopt(opts: &Options, ids: &[GuestId], trust_scripts: bool) -> Result<Vec<Adoption>> {
     crate::logging::init(&opts.log_dir, opts.verbose);
     let fleet = load::checked(opts)?;
-    for id in ids {
-        if fleet.guest(*id).is_none() {
-            return Err(Error::usage(format!(
-                "guest {id} is not defined in the configuration"
-            )));
-        }
-    }
+    load::defined(&fleet, ids)?;
     let purpose = Purpose::Run {
         dry_run: false,
         clone_jobs: None,

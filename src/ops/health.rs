@@ -7,7 +7,7 @@ use crate::backend::RunState;
 use crate::config::GuestId;
 use crate::converge::checks;
 pub use crate::converge::checks::GuestHealth;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::jobs::{self, GuestJob};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,11 +15,7 @@ use std::time::Duration;
 pub fn check(opts: &Options, ids: &[GuestId]) -> Result<Vec<GuestHealth>> {
     crate::logging::init(&opts.log_dir, opts.verbose);
     let fleet = load::checked(opts)?;
-    if let Some(id) = ids.iter().find(|id| fleet.guest(**id).is_none()) {
-        return Err(Error::usage(format!(
-            "guest {id} is not defined in the configuration"
-        )));
-    }
+    load::defined(&fleet, ids)?;
     let purpose = Purpose::Run {
         dry_run: false,
         clone_jobs: None,

@@ -37,6 +37,16 @@ pub fn refusals_of(session: &Session, ct: &Container) -> Vec<Refusal> {
     session.backend.preflight(ct, parent, fleet.storage_of(ct))
 }
 
+/// Refuses the first of `ids` the configuration does not define.
+pub fn defined(fleet: &Fleet, ids: &[GuestId]) -> Result<()> {
+    match ids.iter().find(|id| fleet.guest(**id).is_none()) {
+        Some(id) => Err(Error::usage(format!(
+            "guest {id} is not defined in the configuration"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The feature directories of `opts` for `fleet`.
 pub fn features(opts: &Options, fleet: &Fleet) -> FeatureDirs {
     FeatureDirs::new(&opts.features_dirs, fleet.dir.as_deref())

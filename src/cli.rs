@@ -225,6 +225,8 @@ pub enum Command {
     Sync(UpstreamVerbArgs),
     #[command(name = "setup", hide = true)]
     Setup(UpstreamVerbArgs),
+    #[command(name = "swarm", hide = true)]
+    Swarm(UpstreamVerbArgs),
     /// Start guests (no cascade through dependencies)
     #[command(after_help = "Examples:\n  phoenix start 950 951")]
     Start(IdsArgs),

@@ -560,6 +560,11 @@ fn upstream_verbs_say_what_to_do_instead() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("phoenix doctor"));
+    phoenix()
+        .args(["swarm", "init"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("docker swarm init"));
 }
 
 /// The shipped example is written the modern way: `--explain` has nothing to show.

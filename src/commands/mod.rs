@@ -37,6 +37,7 @@ pub fn dispatch(cli: Cli) -> Result<Status> {
         Command::HealthCheck(a) => health::run(&opts, a),
         Command::Sync(_) => upstream::sync(),
         Command::Setup(_) => upstream::setup(),
+        Command::Swarm(_) => upstream::swarm(),
         Command::State(StateCommand::Show(a)) => state::show(&opts, a),
         Command::State(StateCommand::Reset(a)) => state::reset(&opts, a),
         Command::Start(a) => guest::start(&opts, a),

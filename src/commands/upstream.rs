@@ -21,3 +21,12 @@ pub fn setup() -> Result<Status> {
          what the guests need of it, and `phoenix run` converges the guests",
     ))
 }
+
+/// `phoenix swarm ...` of upstream's rootesting branch.
+pub fn swarm() -> Result<Status> {
+    Err(Error::usage(
+        "`swarm` (Docker Swarm on the VMs, upstream's rootesting branch) is not part of Phoenix: \
+         run `docker swarm init`/`join` from a feature or an application script of the Docker \
+         guests; Phoenix orders them with `dependencies`",
+    ))
+}

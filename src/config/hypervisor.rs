@@ -278,10 +278,18 @@ fn network(n: Node<'_>, h: &mut HypervisorFile) {
                 i.mark(k);
             }
             // A string until Oct 2025, an array since.
-            h.dns_nameservers = i
-                .get("dns_nameservers")
-                .and_then(|v| v.node().str_or_list())
-                .unwrap_or_default();
+            if let Some(v) = i.get("dns_nameservers") {
+                h.dns_nameservers = v.node().str_or_list().unwrap_or_default();
+                if v.value.is_string() {
+                    v.node().legacy(
+                        "`dns_nameservers` as one string is a shape of before Oct 14, 2025",
+                        format!(
+                            "\"dns_nameservers\": {}",
+                            serde_json::json!(h.dns_nameservers)
+                        ),
+                    );
+                }
+            }
             i.finish();
         }
     }
@@ -298,7 +306,13 @@ fn zfs(n: Node<'_>, h: &mut HypervisorFile) {
         let node = v.node();
         if let Some(s) = node.str() {
             match s.trim_end_matches(['G', 'g']).parse::<u64>() {
-                Ok(gb) => h.zfs_arc_max_gb = h.zfs_arc_max_gb.or(Some(gb)),
+                Ok(gb) => {
+                    node.legacy(
+                        "`arc_max` as a string is a Sept 2025 shape",
+                        format!("\"arc_max_gb\": {gb}"),
+                    );
+                    h.zfs_arc_max_gb = h.zfs_arc_max_gb.or(Some(gb));
+                }
                 Err(_) => node.error(
                     format!("arc_max {s:?} is not a size in GiB like \"32G\""),
                     Some("use arc_max_gb: 32".into()),

@@ -1,7 +1,7 @@
 //! `phoenix adopt`: guests built outside Phoenix recorded as far as they hold, nothing changed
 //! ([`crate::converge::adopt`]). The next `run` does only what did not hold.
 
-use super::connect::{self, Purpose};
+use super::connect;
 use super::{load, Options};
 use crate::config::GuestId;
 use crate::converge::adopt;
@@ -13,14 +13,7 @@ use std::time::Duration;
 
 /// Adopts each of `ids`; `trust_scripts`: scripts without a check mode count as run.
 pub fn adopt(opts: &Options, ids: &[GuestId], trust_scripts: bool) -> Result<Vec<Adoption>> {
-    crate::logging::init(&opts.log_dir, opts.verbose);
-    let fleet = load::checked(opts)?;
-    load::defined(&fleet, ids)?;
-    let purpose = Purpose::Run {
-        dry_run: false,
-        clone_jobs: None,
-    };
-    let session = connect::session(opts, fleet, purpose)?;
+    let session = connect::jobs_session(opts, ids)?;
     load::preflight(opts, &session, ids)?;
     let store = connect::hold_store(&opts.state_dir, &*session.runner)?;
     let session = Arc::new(session);

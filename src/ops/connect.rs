@@ -72,6 +72,19 @@ pub enum Purpose {
     Guests,
 }
 
+/// The session for work on the jobs of `ids` outside a run (`adopt`, `health-check`): the
+/// configuration loaded and checked, each id defined, Phoenix's guest key at hand.
+pub fn jobs_session(opts: &Options, ids: &[crate::config::GuestId]) -> Result<Session> {
+    crate::logging::init(&opts.log_dir, opts.verbose);
+    let fleet = super::load::checked(opts)?;
+    super::load::defined(&fleet, ids)?;
+    let purpose = Purpose::Run {
+        dry_run: false,
+        clone_jobs: None,
+    };
+    session(opts, fleet, purpose)
+}
+
 /// The session for `fleet`: runner, backend, and for runs the store and guest key.
 pub fn session(opts: &Options, fleet: Fleet, purpose: Purpose) -> Result<Session> {
     let graph = Graph::build(&fleet);

@@ -1,8 +1,8 @@
 //! `phoenix health-check`: the listed guests' checks, now (`health_check` inside the guest,
 //! `health_checks` on the host), for cron and monitoring: nothing is recorded or changed.
 
-use super::connect::{self, Purpose};
-use super::{load, Options};
+use super::connect;
+use super::Options;
 use crate::backend::RunState;
 use crate::config::GuestId;
 use crate::converge::checks;
@@ -13,14 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub fn check(opts: &Options, ids: &[GuestId]) -> Result<Vec<GuestHealth>> {
-    crate::logging::init(&opts.log_dir, opts.verbose);
-    let fleet = load::checked(opts)?;
-    load::defined(&fleet, ids)?;
-    let purpose = Purpose::Run {
-        dry_run: false,
-        clone_jobs: None,
-    };
-    let session = Arc::new(connect::session(opts, fleet, purpose)?);
+    let session = Arc::new(connect::jobs_session(opts, ids)?);
     Ok(ids.iter().map(|id| guest(&session, *id)).collect())
 }
 

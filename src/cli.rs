@@ -8,6 +8,7 @@ use phoenix::config::{FileKind, GuestId};
 use phoenix::jobs::Lifecycle;
 use phoenix::ops::connect::BackendKind;
 use phoenix::ops::graph::Notation;
+use phoenix::ops::state::Target;
 use phoenix::ui::out::Format;
 use std::path::PathBuf;
 
@@ -220,11 +221,17 @@ pub enum Command {
         after_help = "Examples:\n  phoenix health-check 103\n  */5 * * * * root phoenix health-check 101 102 103 -q || alert\n\nExit codes: 0 all passed, 1 a check failed or a guest is not running, 2 usage or config error."
     )]
     HealthCheck(IdsArgs),
+    /// Converge the node itself from the hypervisor file (time zone, host name, users, NFS
+    /// exports, firewall), as the resumable job `host/<node>`
+    #[command(
+        long_flag = "setup-hypervisor",
+        after_help = "Local, or over SSH with --host. Each step reads the node and changes only what differs; a\nsecond run changes nothing. `phoenix state show host` shows it, `phoenix state reset host`\nredoes it. Upstream's `phoenix --setup-hypervisor` runs this too.\n\nExamples:\n  phoenix setup --dry-run          # what would change\n  phoenix setup --host root@pve1\n  phoenix state show host\n\nExit codes: 0 converged, 1 a step failed (the next run resumes there), 2 usage or config error, 3 state store locked."
+    )]
+    Setup(SetupArgs),
     /// Upstream verbs Phoenix does differently: each says what to use instead
     #[command(name = "sync", hide = true)]
     Sync(UpstreamVerbArgs),
-    #[command(name = "setup", hide = true)]
-    Setup(UpstreamVerbArgs),
+
     #[command(name = "swarm", hide = true)]
     Swarm(UpstreamVerbArgs),
     /// Start guests (no cascade through dependencies)
@@ -377,8 +384,8 @@ pub enum StateCommand {
 
 #[derive(Debug, Args)]
 pub struct StateShowArgs {
-    /// One guest (all when omitted)
-    pub id: Option<GuestId>,
+    /// One guest, or `host` for the node (all when omitted)
+    pub id: Option<Target>,
     /// Include the journal
     #[arg(long)]
     pub history: bool,
@@ -387,15 +394,16 @@ pub struct StateShowArgs {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("targets").required(true).args(["ids", "all"])))]
 pub struct StateResetArgs {
-    /// Guests to reset
+    /// Guests to reset, or `host` for the node
     #[arg(conflicts_with = "all")]
-    pub ids: Vec<GuestId>,
+    pub ids: Vec<Target>,
     /// Every job in the store
     #[arg(long)]
     pub all: bool,
-    /// Keep the steps of this state and earlier ones (default: back to the start)
+    /// Keep the steps of this state and earlier ones (default: back to the start): a guest state,
+    /// or for `host` one of the node's (system, accounts, storage, services)
     #[arg(long, value_name = "STATE")]
-    pub to: Option<Lifecycle>,
+    pub to: Option<String>,
     /// Do not ask
     #[arg(long, short)]
     pub yes: bool,
@@ -414,6 +422,13 @@ pub struct CreateArgs {
     pub ids: Vec<GuestId>,
     #[command(flatten)]
     pub run: RunOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Print what would change; change nothing (not even recorded state)
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

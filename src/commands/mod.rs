@@ -11,6 +11,7 @@ mod init;
 mod manpages;
 mod plan;
 mod run;
+mod setup;
 mod state;
 mod upstream;
 mod validate;
@@ -36,7 +37,7 @@ pub fn dispatch(cli: Cli) -> Result<Status> {
         Command::Adopt(a) => adopt::run(&opts, a),
         Command::HealthCheck(a) => health::run(&opts, a),
         Command::Sync(_) => upstream::sync(),
-        Command::Setup(_) => upstream::setup(),
+        Command::Setup(a) => setup::run(&opts, a),
         Command::Swarm(_) => upstream::swarm(),
         Command::State(StateCommand::Show(a)) => state::show(&opts, a),
         Command::State(StateCommand::Reset(a)) => state::reset(&opts, a),

@@ -10,9 +10,9 @@ pub fn show(opts: &Options, a: &StateShowArgs) -> Result<Status> {
 
 pub fn reset(opts: &Options, a: &StateResetArgs) -> Result<Status> {
     let req = ResetRequest {
-        ids: a.ids.clone(),
+        targets: a.ids.clone(),
         all: a.all,
-        to: a.to,
+        to: a.to.clone(),
     };
     state::reset(opts, &req, super::confirm(a.yes)).map(|()| Status::Success)
 }

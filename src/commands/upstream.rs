@@ -13,15 +13,6 @@ pub fn sync() -> Result<Status> {
     ))
 }
 
-/// `phoenix setup [--wipe-disks]` of the bash tool.
-pub fn setup() -> Result<Status> {
-    Err(Error::usage(
-        "`setup` (upstream's hypervisor setup) is not built into Phoenix yet: prepare the node's \
-         storage, bridges, users, NFS, Samba, DNS and firewall yourself; `phoenix doctor` checks \
-         what the guests need of it, and `phoenix run` converges the guests",
-    ))
-}
-
 /// `phoenix swarm ...` of upstream's rootesting branch.
 pub fn swarm() -> Result<Status> {
     Err(Error::usage(

@@ -239,6 +239,16 @@ impl Fleet {
     /// Loads a configuration directory: the four files by their upstream names, `core_paths`
     /// honoured when they point at existing files, and `stacks/*/phoenix.json`.
     pub fn load_dir(dir: &Path, diag: &Diagnostics) -> Result<Fleet, LoadError> {
+        Self::load_dir_with(dir, diag, true)
+    }
+
+    /// The hypervisor file of `dir`, with whatever guest files it has (`phoenix setup` needs no
+    /// guests).
+    pub fn load_host_dir(dir: &Path, diag: &Diagnostics) -> Result<Fleet, LoadError> {
+        Self::load_dir_with(dir, diag, false)
+    }
+
+    fn load_dir_with(dir: &Path, diag: &Diagnostics, guests: bool) -> Result<Fleet, LoadError> {
         if !dir.is_dir() {
             return Err(LoadError::NoDir(dir.to_path_buf()));
         }
@@ -258,7 +268,8 @@ impl Fleet {
         };
         let lxc_path = pick(&fleet.hypervisor.lxc_config_file, LXC_FILE);
         let vm_path = pick(&fleet.hypervisor.vm_config_file, VM_FILE);
-        if !lxc_path.is_file() && !vm_path.is_file() && fleet.hypervisor.embedded_vms.is_empty() {
+        let none = !lxc_path.is_file() && !vm_path.is_file();
+        if guests && none && fleet.hypervisor.embedded_vms.is_empty() {
             return Err(LoadError::NoGuestFiles(dir.to_path_buf()));
         }
         if lxc_path.is_file() {

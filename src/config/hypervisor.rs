@@ -74,6 +74,8 @@ pub struct HypervisorFile {
     pub embedded_vms: Vec<Vm>,
     #[serde(skip)]
     pub embedded_vm_defaults: Option<VmDefaults>,
+    /// What `phoenix setup` converges (time zone, host name, users, NFS exports).
+    pub setup: super::host::HostSetup,
     /// Host-setup sections kept as written (samba, nfs, zfs pools, dns_server, ...). Secrets are
     /// not among them: `users.password_hash` and `portainer_api` are read into [`Secret`]s.
     #[serde(skip)]
@@ -84,9 +86,7 @@ pub struct HypervisorFile {
 const HOST_SECTIONS: &[&str] = &[
     "version",
     "author",
-    "timezone",
     "docker",
-    "nfs",
     "samba",
     "proxmox_defaults",
     "tests",
@@ -133,16 +133,13 @@ pub fn decode(root: Node<'_>) -> HypervisorFile {
         }
     }
     if let Some(v) = o.get("users") {
-        if let Some(u) = v.node().object() {
-            for k in ["username", "sudo_access", "ssh_public_key"] {
-                u.mark(k);
-            }
-            // The hash is a secret even though it is hashed: it is never echoed back.
-            let _ = u
-                .get("password_hash")
-                .and_then(|v| v.node().str().map(Secret::new));
-            u.finish();
-        }
+        h.setup.users = super::host::users(v.node());
+    }
+    if let Some(v) = o.get("timezone") {
+        h.setup.timezone = super::host::timezone(v.node());
+    }
+    if let Some(v) = o.get("nfs") {
+        h.setup.exports = super::host::exports(v.node());
     }
     if let Some(v) = o.get("network") {
         network(v.node(), &mut h);
@@ -255,8 +252,10 @@ fn embedded_vm(n: Node<'_>) -> Option<vm::Vm> {
 
 fn network(n: Node<'_>, h: &mut HypervisorFile) {
     let Some(o) = n.object() else { return };
+    h.setup.hostname = o
+        .get("hostname")
+        .and_then(|v| v.node().token(Token::Hostname));
     for k in [
-        "hostname",
         "nfs_server",
         "portainer_server_ip",
         "portainer_server_port",

@@ -9,6 +9,7 @@ pub mod decode;
 pub mod diagnostics;
 pub mod fleet;
 pub mod guest;
+pub mod host;
 pub mod hypervisor;
 pub mod lxc;
 pub mod stacks;

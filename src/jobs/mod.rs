@@ -4,6 +4,7 @@
 //! states of its own (the store holds jobs of every kind).
 
 pub mod guest;
+pub mod host;
 pub mod intent;
 pub mod lifecycle;
 pub mod lxc;

@@ -282,3 +282,9 @@ impl From<BackendError> for StepError {
         }
     }
 }
+
+impl From<crate::exec::ExecError> for StepError {
+    fn from(e: crate::exec::ExecError) -> StepError {
+        BackendError::from(e).into()
+    }
+}

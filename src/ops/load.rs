@@ -13,9 +13,21 @@ use crate::ui::out;
 
 /// The checked fleet of `--config-dir`; diagnostics are printed.
 pub fn checked(opts: &Options) -> Result<Fleet> {
+    checked_with(opts, Fleet::load_dir)
+}
+
+/// The same for `phoenix setup`: the hypervisor file is enough.
+pub fn checked_host(opts: &Options) -> Result<Fleet> {
+    checked_with(opts, Fleet::load_host_dir)
+}
+
+fn checked_with(
+    opts: &Options,
+    load: fn(&std::path::Path, &Diagnostics) -> std::result::Result<Fleet, fleet::LoadError>,
+) -> Result<Fleet> {
     let dir = fleet::config_dir(opts.config_dir.as_deref());
     let diag = Diagnostics::new();
-    let fleet = Fleet::load_dir(&dir, &diag)?;
+    let fleet = load(&dir, &diag)?;
     check(&fleet, &diag);
     finish(diag, opts.quiet)?;
     Ok(fleet)

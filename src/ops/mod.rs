@@ -13,6 +13,7 @@ pub mod init;
 pub mod load;
 pub mod plan;
 pub mod run;
+pub mod setup;
 pub mod state;
 pub mod validate;
 

@@ -91,7 +91,7 @@ pub fn run(opts: &Options, req: &RunRequest) -> Result<(Summary, Status)> {
 }
 
 /// What the run reports to: the terminal (or JSON lines), and the metrics file of a real run.
-fn reporter(opts: &Options, dry_run: bool) -> SharedReporter {
+pub(crate) fn reporter(opts: &Options, dry_run: bool) -> SharedReporter {
     let ui: Box<dyn Reporter> = match opts.output {
         Format::Json => Box::new(crate::ui::json::JsonLines),
         Format::Human => Box::new(crate::ui::human::Human::new(opts.verbose > 0, opts.quiet)),

@@ -1,0 +1,132 @@
+//! What `phoenix setup` converges on the node, read from the hypervisor file: the time zone, the
+//! host name (`network.hostname`), the admin users (`users`, one object as upstream wrote it or a
+//! list), and the NFS exports (`nfs.exports`). The host firewall is [`super::hypervisor::HostFirewall`].
+
+use super::decode::{Node, Obj};
+use super::values::Token;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HostSetup {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    pub users: Vec<HostUser>,
+    pub exports: Vec<NfsExport>,
+}
+
+/// A login on the node: its SSH keys, and sudo when asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostUser {
+    pub name: String,
+    pub sudo: bool,
+    pub ssh_keys: Vec<String>,
+}
+
+/// One line of `/etc/exports`: `path client(options) ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NfsExport {
+    pub path: String,
+    pub clients: Vec<String>,
+    pub options: Vec<String>,
+}
+
+/// `timezone`: a zone name like `America/New_York`.
+pub fn timezone(n: Node<'_>) -> Option<String> {
+    n.token(Token::Path)
+        .filter(|tz| !tz.starts_with('/') || bad(n, "a zone name like America/New_York"))
+}
+
+/// `users`: one user (upstream's shape) or a list of them.
+pub fn users(n: Node<'_>) -> Vec<HostUser> {
+    match n.value {
+        serde_json::Value::Array(_) => n.list(user).unwrap_or_default(),
+        _ => user(n).into_iter().collect(),
+    }
+}
+
+fn user(n: Node<'_>) -> Option<HostUser> {
+    let o = n.object()?;
+    let name = o
+        .req("username", "the login to create, like phoenix_admin")
+        .and_then(|v| v.node().token(Token::Name))?;
+    let sudo = o.opt_bool("sudo_access").unwrap_or(false);
+    let ssh_keys = keys(&o);
+    // The hash is read where secrets are (`hypervisor::decode`); setup does not set passwords.
+    o.mark("password_hash");
+    o.finish();
+    Some(HostUser {
+        name,
+        sudo,
+        ssh_keys,
+    })
+}
+
+/// `ssh_public_key` (one key, possibly empty, as upstream wrote it) and `ssh_public_keys`.
+fn keys(o: &Obj<'_>) -> Vec<String> {
+    let mut keys = Vec::new();
+    for k in ["ssh_public_key", "ssh_public_keys"] {
+        let Some(v) = o.get(k) else { continue };
+        let node = v.node();
+        let given = match node.value {
+            serde_json::Value::String(s) if s.trim().is_empty() => Vec::new(),
+            serde_json::Value::String(s) => vec![s.trim().to_string()],
+            _ => node.list(|k| k.str().map(String::from)).unwrap_or_default(),
+        };
+        for key in given {
+            match key.split_whitespace().count() >= 2 && !key.contains(['\n', '\r']) {
+                true => keys.push(key),
+                false => node.error(
+                    format!("{key:?} is not an SSH public key"),
+                    Some("write it as one line: `ssh-ed25519 AAAA... comment`".into()),
+                ),
+            }
+        }
+    }
+    keys
+}
+
+/// `nfs.exports`: `{path, clients[], options[]}` each.
+pub fn exports(n: Node<'_>) -> Vec<NfsExport> {
+    let Some(o) = n.object() else {
+        return Vec::new();
+    };
+    let list = o
+        .get("exports")
+        .and_then(|v| v.node().list(export))
+        .unwrap_or_default();
+    o.finish();
+    list
+}
+
+fn export(n: Node<'_>) -> Option<NfsExport> {
+    let o = n.object()?;
+    let path = o
+        .req("path", "the directory to export")
+        .and_then(|v| super::lxc::abs_path(v.node()))?;
+    let words = |k: &'static str| {
+        o.get(k)
+            .and_then(|v| v.node().list(|i| i.token(Token::Options)))
+            .unwrap_or_default()
+    };
+    let (clients, options) = (words("clients"), words("options"));
+    o.finish();
+    if clients.is_empty() {
+        n.error(
+            "an export needs at least one client",
+            Some("\"clients\": [\"10.0.0.0/24\"]".into()),
+        );
+        return None;
+    }
+    Some(NfsExport {
+        path,
+        clients,
+        options,
+    })
+}
+
+fn bad(n: Node<'_>, what: &str) -> bool {
+    n.error(format!("expected {what}"), None);
+    false
+}

@@ -1,0 +1,108 @@
+//! `storage`: the NFS exports, as Phoenix's block of `/etc/exports`. Lines Phoenix did not write
+//! stay as they are (upstream truncated the file); the block is replaced whole, the exported
+//! directories are made, and `exportfs -ra` runs where the node has it.
+
+use super::{node, push, HostCx, HostState};
+use crate::backend::Change;
+use crate::config::host::NfsExport;
+use crate::exec::Cmd;
+use crate::jobs::{Row, StepError, Table};
+
+const FILE: &str = "/etc/exports";
+const BEGIN: &str =
+    "# BEGIN phoenix: written by `phoenix setup` from nfs.exports; edit that instead";
+const END: &str = "# END phoenix";
+
+pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
+    if cx.setup.exports.is_empty() {
+        return;
+    }
+    let exports = cx.setup.exports.clone();
+    let row = Row::new(
+        "nfs_exports",
+        HostState::Storage,
+        &("nfs_exports", &exports),
+    );
+    let want = exports.clone();
+    push(
+        t,
+        row,
+        move |cx| differs(cx, &want),
+        move |cx| converge(cx, &exports),
+    );
+}
+
+fn block(exports: &[NfsExport]) -> String {
+    let mut out = format!("{BEGIN}\n");
+    for e in exports {
+        let opts = e.options.join(",");
+        let clients: Vec<String> = e.clients.iter().map(|c| format!("{c}({opts})")).collect();
+        out.push_str(&format!("{} {}\n", e.path, clients.join(" ")));
+    }
+    out.push_str(END);
+    out.push('\n');
+    out
+}
+
+/// `current` with Phoenix's block replaced by (or, the first time, followed by) `exports`'.
+pub fn merged(current: &str, exports: &[NfsExport]) -> String {
+    let mut kept = String::new();
+    let mut inside = false;
+    for line in current.lines() {
+        match line {
+            BEGIN => inside = true,
+            END => inside = false,
+            _ if !inside => {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+            _ => {}
+        }
+    }
+    format!("{kept}{}", block(exports))
+}
+
+fn differs(cx: &HostCx, exports: &[NfsExport]) -> Result<Vec<Change>, StepError> {
+    let current = node::read(cx, FILE)?;
+    let want = merged(current.as_deref().unwrap_or(""), exports);
+    Ok(match current.as_deref() == Some(want.as_str()) {
+        true => Vec::new(),
+        false => vec![Change::new(FILE, current, Some(want))],
+    })
+}
+
+fn converge(cx: &HostCx, exports: &[NfsExport]) -> Result<(), StepError> {
+    for e in exports {
+        node::act(cx, ["mkdir", "-p", &e.path])?;
+    }
+    let current = node::read(cx, FILE)?.unwrap_or_default();
+    node::write(cx, FILE, &merged(&current, exports), 0o644)?;
+    let has_exportfs = Cmd::probe(["sh", "-c", "command -v exportfs"]);
+    if cx.session.runner.output(&has_exportfs)?.success() {
+        node::act(cx, ["exportfs", "-ra"])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_block_is_replaced_and_other_lines_stay() {
+        let e = |p: &str| NfsExport {
+            path: p.into(),
+            clients: vec!["10.0.0.2".into(), "10.0.0.3".into()],
+            options: vec!["rw".into(), "sync".into()],
+        };
+        let first = merged("/srv/theirs 10.0.0.9(ro)\n", &[e("/a")]);
+        assert_eq!(
+            first,
+            format!("/srv/theirs 10.0.0.9(ro)\n{BEGIN}\n/a 10.0.0.2(rw,sync) 10.0.0.3(rw,sync)\n{END}\n")
+        );
+        let again = merged(&first, &[e("/b")]);
+        assert!(again.contains("/srv/theirs 10.0.0.9(ro)\n") && again.contains("\n/b 10.0.0.2"));
+        assert!(!again.contains("/a "), "{again}");
+        assert_eq!(merged(&again, &[e("/b")]), again);
+    }
+}

@@ -1,0 +1,134 @@
+//! The node itself as a kind of job: job id `host/<node>`, converged by `phoenix setup` from the
+//! hypervisor file, with states of its own. Every step reads the node and writes only what
+//! differs; each is checked again on every run (drift is put back).
+//!
+//! | state | steps | built in |
+//! |---|---|---|
+//! | system | `timezone`, `hostname` | [`system`] |
+//! | accounts | `user:<name>` per user: login, SSH keys, sudo | [`accounts`] |
+//! | storage | `nfs_exports`: Phoenix's block of `/etc/exports`, beside lines it did not write | [`exports`] |
+//! | services | `firewall`: `/etc/pve/firewall/cluster.fw` | [`firewall`] |
+//!
+//! A step runs only when its section is in the file.
+
+mod accounts;
+mod exports;
+mod firewall;
+mod node;
+mod system;
+
+use super::{JobKind, Label, Row, StepCx, StepError, Table};
+use crate::backend::Change;
+use crate::config::host::HostSetup;
+use crate::config::hypervisor::HostFirewall;
+use crate::session::Session;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+state_machine::job_states! {
+    /// The node's states, in order: `defined → system → accounts → storage → services →
+    /// completed`.
+    pub enum HostState {
+        Defined = "defined",
+        System = "system",
+        Accounts = "accounts",
+        Storage = "storage",
+        Services = "services",
+        Completed = "completed",
+    }
+}
+
+/// What a host step's probe and act receive.
+pub struct HostCx {
+    pub session: Arc<Session>,
+    pub setup: HostSetup,
+    pub firewall: Option<HostFirewall>,
+    /// The node's `/etc/pve` (under `--pve-root` on a stand-in node).
+    pub pve_etc: PathBuf,
+}
+
+impl StepCx for HostCx {
+    /// Host steps read what they compare when they are checked.
+    type Seen = ();
+}
+
+/// The node's job, ready to converge.
+pub struct HostJob {
+    label: Label,
+    cx: HostCx,
+    table: Table<HostState, HostCx>,
+}
+
+impl HostJob {
+    /// The job of node `node` for the session's hypervisor file.
+    pub fn prepare(session: &Arc<Session>, node: &str, pve_etc: PathBuf) -> HostJob {
+        let h = &session.fleet.hypervisor;
+        let cx = HostCx {
+            session: session.clone(),
+            setup: h.setup.clone(),
+            firewall: h.firewall.clone(),
+            pve_etc,
+        };
+        let mut table = Table::default();
+        system::steps(&mut table, &cx);
+        accounts::steps(&mut table, &cx);
+        exports::steps(&mut table, &cx);
+        firewall::steps(&mut table, &cx);
+        HostJob {
+            label: Label {
+                job_id: format!("host/{node}"),
+                id: "host".into(),
+                name: node.to_string(),
+            },
+            cx,
+            table,
+        }
+    }
+}
+
+/// A step that makes the node hold `want` and finds drift by asking again: `probe` says what
+/// differs (empty: it holds), `act` puts it right.
+fn push(
+    t: &mut Table<HostState, HostCx>,
+    row: Row<HostState>,
+    probe: impl Fn(&HostCx) -> Result<Vec<Change>, StepError> + Send + Sync + Clone + 'static,
+    act: impl Fn(&HostCx) -> Result<(), StepError> + Send + Sync + 'static,
+) {
+    let live = probe.clone();
+    let step = row.probe_act(move |cx, _| Ok(probe(cx)?.is_empty()), move |cx, _| act(cx));
+    t.push(step.live(move |cx, _| live(cx)));
+}
+
+impl JobKind for HostJob {
+    type State = HostState;
+    type Cx = HostCx;
+
+    fn label(&self) -> &Label {
+        &self.label
+    }
+
+    fn cx(&self) -> &HostCx {
+        &self.cx
+    }
+
+    fn table(&self) -> &Table<HostState, HostCx> {
+        &self.table
+    }
+
+    fn pool(&self) -> &str {
+        "host"
+    }
+
+    fn inspect(&self, _: bool) -> Result<Option<()>, StepError> {
+        Ok(Some(()))
+    }
+
+    /// The node runs whenever Phoenix can reach it.
+    fn running(&self) -> Result<bool, StepError> {
+        Ok(true)
+    }
+
+    fn start(&self) -> Result<(), StepError> {
+        Ok(())
+    }
+}

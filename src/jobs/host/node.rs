@@ -1,0 +1,40 @@
+//! Reading and writing the node through the session's runner (this machine, or SSH to `--host`).
+
+use super::HostCx;
+use crate::exec::Cmd;
+use crate::jobs::StepError;
+use std::path::Path;
+
+/// The file's text, `None` when it does not exist.
+pub fn read(cx: &HostCx, path: &str) -> Result<Option<String>, StepError> {
+    let out = cx.session.runner.output(&Cmd::probe(["cat", path]))?;
+    Ok(out.success().then(|| out.stdout_str()))
+}
+
+/// Writes the whole file (a temporary file renamed over it).
+pub fn write(cx: &HostCx, path: &str, data: &str, mode: u32) -> Result<(), StepError> {
+    Ok(cx
+        .session
+        .runner
+        .put_file(Path::new(path), data.as_bytes(), mode)?)
+}
+
+/// Runs a command that changes the node; fails with its output when it fails.
+pub fn act<const N: usize>(cx: &HostCx, argv: [&str; N]) -> Result<(), StepError> {
+    let out = cx.session.runner.output(&Cmd::act(argv))?;
+    match out.success() {
+        true => Ok(()),
+        false => Err(StepError::new(
+            format!("`{}` failed", argv.join(" ")),
+            out.tail(20),
+        )),
+    }
+}
+
+/// The first line a read-only command prints, `None` when it fails.
+pub fn ask<const N: usize>(cx: &HostCx, argv: [&str; N]) -> Result<Option<String>, StepError> {
+    let out = cx.session.runner.output(&Cmd::probe(argv))?;
+    Ok(out
+        .success()
+        .then(|| out.stdout_str().lines().next().unwrap_or("").to_string()))
+}

@@ -1,0 +1,216 @@
+//! `phoenix setup` over SSH against a stand-in host: a systemd container of the lab with its own
+//! sshd, converged from a hypervisor file as the job `host/<node>`.
+
+mod lab;
+
+use lab::Lab;
+use phoenix::converge::{Event, Outcome};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The stand-in host: a lab container reachable over SSH as root with a key of the test's.
+struct Host<'l> {
+    lab: &'l Lab,
+    id: u32,
+    key: PathBuf,
+}
+
+impl<'l> Host<'l> {
+    fn start(lab: &'l Lab) -> Host<'l> {
+        lab.fleet().template(950, "standin-host").write();
+        lab.run_json(&[&lab.arg(950)]).all(Outcome::Converged);
+        let key = keygen(&lab.path("root_key"));
+        let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let install = format!(
+            "mkdir -p -m 700 /root/.ssh && printf '%s' '{}' > /root/.ssh/authorized_keys && ssh-keygen -A >/dev/null && systemctl enable --now ssh",
+            public.trim()
+        );
+        let out = lab.attach(950, &["sh", "-c", &install]);
+        assert!(out.status.success(), "{}", lab::text(&out));
+        Host { lab, id: 950, key }
+    }
+
+    /// `phoenix setup ARGS` over SSH, with the host's config dir and a state dir of its own.
+    fn setup(&self, args: &[&str]) -> Output {
+        self.lab
+            .phoenix()
+            .env("PHOENIX_CONFIG_DIR", self.lab.path("hostcfg"))
+            .env("PHOENIX_STATE_DIR", self.lab.path("hoststate"))
+            .env("PHOENIX_HOST", format!("root@{}", self.lab.ip_of(self.id)))
+            .env("PHOENIX_BACKEND", "auto")
+            .env("PHOENIX_SSH_IDENTITY", &self.key)
+            .env("PHOENIX_KNOWN_HOSTS", self.lab.path("known_hosts"))
+            .arg("--accept-new-host-keys")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn setup_json(&self) -> lab::run::Run {
+        lab::run::Run::parse(&self.setup(&["--output", "json", "setup"]))
+    }
+
+    fn sh(&self, script: &str) -> String {
+        let out = self.lab.attach(self.id, &["sh", "-c", script]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn write_config(&self, hypervisor: &Value) {
+        let dir = self.lab.path("hostcfg");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("phoenix_hypervisor_config.json"),
+            hypervisor.to_string(),
+        )
+        .unwrap();
+    }
+}
+
+fn keygen(path: &Path) -> PathBuf {
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "phoenix-test", "-f"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", lab::text(&out));
+    path.to_path_buf()
+}
+
+fn changed_steps(run: &lab::run::Run) -> Vec<String> {
+    run.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StepSucceeded {
+                step,
+                changed: true,
+                ..
+            } => Some(step.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn setup_converges_the_host_then_changes_nothing_and_puts_drift_back() {
+    let Some(lab) = Lab::new() else { return };
+    let host = Host::start(&lab);
+    let user_key = keygen(&lab.path("ops_key"));
+    let user_public = std::fs::read_to_string(user_key.with_extension("pub")).unwrap();
+    host.sh("printf '/srv/theirs 10.0.0.9(ro)\\n' > /etc/exports");
+    let subnet = format!("10.254.{}.0/24", lab.net);
+    let mut config = json!({
+        "timezone": "Europe/Berlin",
+        "network": {"hostname": "pve-standin"},
+        "users": {"username": "ops", "sudo_access": true, "ssh_public_key": user_public.trim()},
+        "nfs": {"exports": [{"path": "/srv/exports/models", "clients": [subnet],
+                             "options": ["rw", "sync", "no_subtree_check"]}]},
+        "firewall": {"enabled": true, "default_input_policy": "DROP",
+                     "global_firewall_rules": [{"type": "in", "action": "ACCEPT", "proto": "tcp",
+                                                "port": "22", "comment": "ssh"}]}
+    });
+    host.write_config(&config);
+
+    let dry = host.setup(&["setup", "--dry-run"]);
+    assert!(dry.status.success(), "{}", lab::text(&dry));
+    let said = lab::text(&dry);
+    assert!(
+        said.contains("hostname") && said.contains("nfs_exports"),
+        "{said}"
+    );
+    assert_eq!(
+        host.sh("hostname"),
+        "standin-host\n",
+        "a dry run changes nothing"
+    );
+
+    let first = host.setup_json();
+    first.expect(&lab, 0, &[]);
+    assert_eq!(
+        first.summary.guests[0].outcome,
+        Outcome::Converged,
+        "{first}"
+    );
+    assert_eq!(host.sh("cat /etc/timezone"), "Europe/Berlin\n");
+    assert_eq!(
+        host.sh("readlink /etc/localtime"),
+        "/usr/share/zoneinfo/Europe/Berlin\n"
+    );
+    assert_eq!(host.sh("hostname"), "pve-standin\n");
+    assert_eq!(
+        host.sh("cat /etc/sudoers.d/phoenix-ops"),
+        "ops ALL=(ALL:ALL) NOPASSWD: ALL\n"
+    );
+    let exports = host.sh("cat /etc/exports");
+    assert!(
+        exports.starts_with("/srv/theirs 10.0.0.9(ro)\n"),
+        "{exports}"
+    );
+    assert!(
+        exports.contains(&format!(
+            "/srv/exports/models {subnet}(rw,sync,no_subtree_check)\n"
+        )),
+        "{exports}"
+    );
+    assert_eq!(host.sh("test -d /srv/exports/models && echo yes"), "yes\n");
+    let fw = host.sh("cat /etc/pve/firewall/cluster.fw");
+    assert!(fw.contains("enable: 1\npolicy_in: DROP\n"), "{fw}");
+    assert!(fw.contains("IN ACCEPT -p tcp -dport 22 # ssh\n"), "{fw}");
+    // The user logs in with their key.
+    let login = Command::new("ssh")
+        .args(["-i", user_key.to_str().unwrap(), "-o", "BatchMode=yes"])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .arg(format!("ops@{}", lab.ip_of(950)))
+        .arg("id -un")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&login.stdout),
+        "ops\n",
+        "{}",
+        lab::text(&login)
+    );
+
+    let again = host.setup_json();
+    assert_eq!(
+        again.summary.guests[0].outcome,
+        Outcome::Unchanged,
+        "{again}"
+    );
+
+    config["nfs"]["exports"][0]["options"] = json!(["ro", "sync", "no_subtree_check"]);
+    host.write_config(&config);
+    let changed = host.setup_json();
+    assert_eq!(changed_steps(&changed), ["nfs_exports"], "{changed}");
+    assert!(host
+        .sh("cat /etc/exports")
+        .contains("(ro,sync,no_subtree_check)"));
+
+    host.sh("ln -sfn /usr/share/zoneinfo/UTC /etc/localtime; echo UTC > /etc/timezone");
+    let drift = host.setup_json();
+    assert!(
+        drift
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Drift { what, .. } if what.starts_with("timezone"))),
+        "{drift}"
+    );
+    assert_eq!(changed_steps(&drift), ["timezone"], "{drift}");
+    assert_eq!(host.sh("cat /etc/timezone"), "Europe/Berlin\n");
+
+    let shown = host.setup(&["--output", "json", "state", "show", "host"]);
+    let state: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(state["state"], "completed", "{}", lab::text(&shown));
+    let reset = host.setup(&["state", "reset", "host", "--to", "accounts", "--yes"]);
+    assert!(reset.status.success(), "{}", lab::text(&reset));
+    let shown = host.setup(&["--output", "json", "state", "show", "host"]);
+    let state: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(state["state"], "accounts", "{}", lab::text(&shown));
+    let redo = host.setup_json();
+    assert_eq!(redo.summary.guests[0].outcome, Outcome::Unchanged, "{redo}");
+}

@@ -429,6 +429,9 @@ pub struct SetupArgs {
     /// Print what would change; change nothing (not even recorded state)
     #[arg(long)]
     pub dry_run: bool,
+    /// Upstream's flag: refused, with what to do instead
+    #[arg(long, hide = true)]
+    pub wipe_disks: bool,
 }
 
 #[derive(Debug, Args)]

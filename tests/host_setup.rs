@@ -31,10 +31,14 @@ impl<'l> Host<'l> {
         Host { lab, id: 950, key }
     }
 
-    /// `phoenix setup ARGS` over SSH, with the host's config dir and a state dir of its own.
+    /// `phoenix ARGS` over SSH, with the host's config dir and a state dir of its own.
     fn setup(&self, args: &[&str]) -> Output {
-        self.lab
-            .phoenix()
+        self.command(args).output().unwrap()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.lab.phoenix();
+        cmd
             .env("PHOENIX_CONFIG_DIR", self.lab.path("hostcfg"))
             .env("PHOENIX_STATE_DIR", self.lab.path("hoststate"))
             .env("PHOENIX_HOST", format!("root@{}", self.lab.ip_of(self.id)))
@@ -42,9 +46,8 @@ impl<'l> Host<'l> {
             .env("PHOENIX_SSH_IDENTITY", &self.key)
             .env("PHOENIX_KNOWN_HOSTS", self.lab.path("known_hosts"))
             .arg("--accept-new-host-keys")
-            .args(args)
-            .output()
-            .unwrap()
+            .args(args);
+        cmd
     }
 
     fn setup_json(&self) -> lab::run::Run {
@@ -213,4 +216,48 @@ fn setup_converges_the_host_then_changes_nothing_and_puts_drift_back() {
     assert_eq!(state["state"], "accounts", "{}", lab::text(&shown));
     let redo = host.setup_json();
     assert_eq!(redo.summary.guests[0].outcome, Outcome::Unchanged, "{redo}");
+}
+
+/// `phoenix setup` SIGKILLed as each step starts, one run per step: the next run goes on from
+/// that step, and the last one finishes the host with every step done once.
+#[test]
+fn setup_killed_at_each_step_resumes_there() {
+    let Some(lab) = Lab::new() else { return };
+    let host = Host::start(&lab);
+    host.write_config(&json!({
+        "timezone": "Europe/Berlin",
+        "network": {"hostname": "pve-killed"},
+        "users": [{"username": "ops", "sudo_access": false}],
+        "nfs": {"exports": [{"path": "/srv/exports/a", "clients": ["10.254.0.0/16"], "options": ["ro"]}]},
+        "firewall": {"enabled": true, "global_firewall_rules": []}
+    }));
+    for step in ["timezone", "hostname", "user:ops", "nfs_exports", "firewall"] {
+        // The step an earlier run was killed in starts again first; this run dies in the next.
+        let mut live = lab::live::LiveRun::of(host.command(&["--output", "json", "setup"]));
+        while let Some((_, started)) = live.next_step() {
+            if started == step {
+                break;
+            }
+        }
+        live.kill();
+    }
+    let last = host.setup_json();
+    last.expect(&lab, 0, &[]);
+    let shown = host.setup(&["--output", "json", "state", "show", "host", "--history"]);
+    let state: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(state["state"], "completed", "{}", lab::text(&shown));
+    let succeeded: Vec<&str> = state["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "step_succeeded")
+        .map(|e| e["detail"].as_str().unwrap_or("").split(' ').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        succeeded,
+        ["timezone", "hostname", "user:ops", "nfs_exports", "firewall"],
+        "each step done once: {state:#}"
+    );
+    assert_eq!(host.sh("hostname"), "pve-killed\n");
+    assert_eq!(host.sh("id -un ops"), "ops\n");
 }

@@ -14,10 +14,15 @@ pub struct LiveRun {
 impl LiveRun {
     /// Starts `phoenix --output json run --all` with `env`.
     pub fn start(lab: &Lab, env: &[(&str, &str)]) -> LiveRun {
-        let mut child = lab
-            .phoenix()
-            .envs(env.iter().copied())
-            .args(["--output", "json", "run", "--all"])
+        let mut cmd = lab.phoenix();
+        cmd.envs(env.iter().copied())
+            .args(["--output", "json", "run", "--all"]);
+        LiveRun::of(cmd)
+    }
+
+    /// Starts `cmd` (a `phoenix --output json ...`), reading its events as they come.
+    pub fn of(mut cmd: std::process::Command) -> LiveRun {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

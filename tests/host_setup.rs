@@ -38,8 +38,7 @@ impl<'l> Host<'l> {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = self.lab.phoenix();
-        cmd
-            .env("PHOENIX_CONFIG_DIR", self.lab.path("hostcfg"))
+        cmd.env("PHOENIX_CONFIG_DIR", self.lab.path("hostcfg"))
             .env("PHOENIX_STATE_DIR", self.lab.path("hoststate"))
             .env("PHOENIX_HOST", format!("root@{}", self.lab.ip_of(self.id)))
             .env("PHOENIX_BACKEND", "auto")
@@ -80,6 +79,16 @@ fn keygen(path: &Path) -> PathBuf {
     path.to_path_buf()
 }
 
+/// A SHA-512 crypt(3) hash of `password`, as `openssl passwd -6` makes it.
+fn sha512_crypt(password: &str) -> String {
+    let out = Command::new("openssl")
+        .args(["passwd", "-6", "-salt", "phoenixtestsalt", password])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", lab::text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn changed_steps(run: &lab::run::Run) -> Vec<String> {
     run.events
         .iter()
@@ -101,11 +110,15 @@ fn setup_converges_the_host_then_changes_nothing_and_puts_drift_back() {
     let user_key = keygen(&lab.path("ops_key"));
     let user_public = std::fs::read_to_string(user_key.with_extension("pub")).unwrap();
     host.sh("printf '/srv/theirs 10.0.0.9(ro)\\n' > /etc/exports");
+    // The password hash is kept in a file of its own and named by reference.
+    let hash = sha512_crypt("correct horse");
+    std::fs::write(lab.path("ops.hash"), format!("{hash}\n")).unwrap();
     let subnet = format!("10.254.{}.0/24", lab.net);
     let mut config = json!({
         "timezone": "Europe/Berlin",
         "network": {"hostname": "pve-standin"},
-        "users": {"username": "ops", "sudo_access": true, "ssh_public_key": user_public.trim()},
+        "users": {"username": "ops", "sudo_access": true, "ssh_public_key": user_public.trim(),
+                  "password_hash": {"file": lab.path("ops.hash")}},
         "nfs": {"exports": [{"path": "/srv/exports/models", "clients": [subnet],
                              "options": ["rw", "sync", "no_subtree_check"]}]},
         "firewall": {"enabled": true, "default_input_policy": "DROP",
@@ -127,7 +140,8 @@ fn setup_converges_the_host_then_changes_nothing_and_puts_drift_back() {
         "a dry run changes nothing"
     );
 
-    let first = host.setup_json();
+    let first_out = host.setup(&["--output", "json", "setup"]);
+    let first = lab::run::Run::parse(&first_out);
     first.expect(&lab, 0, &[]);
     assert_eq!(
         first.summary.guests[0].outcome,
@@ -142,7 +156,11 @@ fn setup_converges_the_host_then_changes_nothing_and_puts_drift_back() {
     assert_eq!(host.sh("hostname"), "pve-standin\n");
     assert_eq!(
         host.sh("cat /etc/sudoers.d/phoenix-ops"),
-        "ops ALL=(ALL:ALL) NOPASSWD: ALL\n"
+        "ops ALL=(ALL:ALL) ALL\n"
+    );
+    assert_eq!(
+        host.sh("getent shadow ops | cut -d: -f2"),
+        format!("{hash}\n")
     );
     let exports = host.sh("cat /etc/exports");
     assert!(
@@ -231,7 +249,13 @@ fn setup_killed_at_each_step_resumes_there() {
         "nfs": {"exports": [{"path": "/srv/exports/a", "clients": ["10.254.0.0/16"], "options": ["ro"]}]},
         "firewall": {"enabled": true, "global_firewall_rules": []}
     }));
-    for step in ["timezone", "hostname", "user:ops", "nfs_exports", "firewall"] {
+    for step in [
+        "timezone",
+        "hostname",
+        "user:ops",
+        "nfs_exports",
+        "firewall",
+    ] {
         // The step an earlier run was killed in starts again first; this run dies in the next.
         let mut live = lab::live::LiveRun::of(host.command(&["--output", "json", "setup"]));
         while let Some((_, started)) = live.next_step() {
@@ -251,11 +275,24 @@ fn setup_killed_at_each_step_resumes_there() {
         .unwrap()
         .iter()
         .filter(|e| e["event"] == "step_succeeded")
-        .map(|e| e["detail"].as_str().unwrap_or("").split(' ').next().unwrap_or(""))
+        .map(|e| {
+            e["detail"]
+                .as_str()
+                .unwrap_or("")
+                .split(' ')
+                .next()
+                .unwrap_or("")
+        })
         .collect();
     assert_eq!(
         succeeded,
-        ["timezone", "hostname", "user:ops", "nfs_exports", "firewall"],
+        [
+            "timezone",
+            "hostname",
+            "user:ops",
+            "nfs_exports",
+            "firewall"
+        ],
         "each step done once: {state:#}"
     );
     assert_eq!(host.sh("hostname"), "pve-killed\n");

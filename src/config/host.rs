@@ -3,6 +3,7 @@
 //! list), and the NFS exports (`nfs.exports`). The host firewall is [`super::hypervisor::HostFirewall`].
 
 use super::decode::{Node, Obj};
+use super::secret::SecretRef;
 use super::values::Token;
 use serde::Serialize;
 
@@ -16,12 +17,15 @@ pub struct HostSetup {
     pub exports: Vec<NfsExport>,
 }
 
-/// A login on the node: its SSH keys, and sudo when asked.
+/// A login on the node: its SSH keys, its password (a crypt(3) hash, by reference), and sudo when
+/// asked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostUser {
     pub name: String,
     pub sudo: bool,
     pub ssh_keys: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<SecretRef>,
 }
 
 /// One line of `/etc/exports`: `path client(options) ...`.
@@ -53,13 +57,15 @@ fn user(n: Node<'_>) -> Option<HostUser> {
         .and_then(|v| v.node().token(Token::Name))?;
     let sudo = o.opt_bool("sudo_access").unwrap_or(false);
     let ssh_keys = keys(&o);
-    // The hash is read where secrets are (`hypervisor::decode`); setup does not set passwords.
-    o.mark("password_hash");
+    let password_hash = o
+        .get("password_hash")
+        .and_then(|v| super::secret::secret(v.node(), &["", "NOT_SET"]));
     o.finish();
     Some(HostUser {
         name,
         sudo,
         ssh_keys,
+        password_hash,
     })
 }
 

@@ -12,6 +12,7 @@ pub mod guest;
 pub mod host;
 pub mod hypervisor;
 pub mod lxc;
+pub mod secret;
 pub mod stacks;
 pub mod validate;
 pub mod values;

@@ -213,7 +213,7 @@ impl Runner for LocalRunner {
             code = ?out.code,
             ms = duration.as_millis() as u64,
             timed_out,
-            tail = %out.tail(5),
+            tail = %cmd.loggable_tail(&out, 5),
             "command"
         );
         Ok(out)

@@ -22,6 +22,8 @@ pub struct Cmd {
     pub timeout: Duration,
     /// Whether it changes the host or a guest. Dry runs print these instead of running them.
     pub mutating: bool,
+    /// Its output holds a secret (a password hash read to compare it): never logged.
+    pub secret_output: bool,
 }
 
 /// The default timeout of a command that has none of its own.
@@ -40,6 +42,7 @@ impl Cmd {
             env: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             mutating: false,
+            secret_output: false,
         }
     }
 
@@ -52,6 +55,20 @@ impl Cmd {
         Cmd {
             mutating: true,
             ..Cmd::probe(argv)
+        }
+    }
+
+    /// Its output is not logged (it holds a secret).
+    pub fn secret_output(mut self) -> Cmd {
+        self.secret_output = true;
+        self
+    }
+
+    /// What the log may show of its output: the last `lines` lines, unless it holds a secret.
+    pub fn loggable_tail(&self, out: &Output, lines: usize) -> String {
+        match self.secret_output {
+            true => "<secret output not logged>".into(),
+            false => out.tail(lines),
         }
     }
 
@@ -70,8 +87,8 @@ impl Cmd {
         self
     }
 
-    /// The same command (stdin, timeout, mutating) as `argv` with no environment of its own:
-    /// how a backend wraps a guest command in `lxc-attach`/`pct exec`.
+    /// The same command (stdin, timeout, mutating, secret output) as `argv` with no environment
+    /// of its own: how a backend wraps a guest command in `lxc-attach`/`pct exec`.
     pub fn wrapped(&self, argv: Vec<String>) -> Cmd {
         Cmd {
             argv,
@@ -79,6 +96,7 @@ impl Cmd {
             env: Vec::new(),
             timeout: self.timeout,
             mutating: self.mutating,
+            secret_output: self.secret_output,
         }
     }
 

@@ -364,11 +364,14 @@ struct Pump<'a> {
     eof_sent: bool,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
+    /// Log each line as it comes (not for a command whose output holds a secret).
+    log: bool,
 }
 
 impl<'a> Pump<'a> {
-    fn new(conn: &'a Connection, channel: Channel, stdin: &'a [u8]) -> Pump<'a> {
+    fn new(conn: &'a Connection, channel: Channel, stdin: &'a [u8], log: bool) -> Pump<'a> {
         Pump {
+            log,
             conn,
             channel,
             stdin,
@@ -435,7 +438,9 @@ impl<'a> Pump<'a> {
                     Ok(n) => {
                         let seen = out.len();
                         out.extend_from_slice(&buf[..n]);
-                        log_lines(out, seen, name);
+                        if self.log {
+                            log_lines(out, seen, name);
+                        }
                         progress = true;
                     }
                     Err(e) if e.would_block() => break,
@@ -847,7 +852,7 @@ impl SshRunner {
         let started = Instant::now();
         let channel = conn.start(line, started + setup)?;
         let stdin = cmd.stdin.as_deref().unwrap_or_default();
-        let mut pump = Pump::new(conn, channel, stdin);
+        let mut pump = Pump::new(conn, channel, stdin, !cmd.secret_output);
         let result = pump.until_closed(started + cmd.timeout);
         let code = match result {
             Ok(true) => pump.finish(Instant::now() + setup),
@@ -914,7 +919,7 @@ impl Runner for SshRunner {
         if let Some(observer) = self.observer.get() {
             observer(cmd, &out);
         }
-        tracing::info!(target: "phoenix::exec", cmd = %shown, code = ?out.code, ms = out.duration.as_millis() as u64, timed_out = out.timed_out, tail = %out.tail(5), "command");
+        tracing::info!(target: "phoenix::exec", cmd = %shown, code = ?out.code, ms = out.duration.as_millis() as u64, timed_out = out.timed_out, tail = %cmd.loggable_tail(&out, 5), "command");
         Ok(out)
     }
 }

@@ -1,10 +1,14 @@
-//! `accounts`: each user of `users`, a login with a home, its SSH keys as the whole of its
-//! `authorized_keys`, and sudo through a drop-in of Phoenix's (`/etc/sudoers.d/phoenix-<user>`,
-//! without a password: Phoenix sets none).
+//! `accounts`: each user of `users`, a login with a home, its password hash (by reference, given
+//! to `chpasswd -e` on stdin), its SSH keys as the whole of its `authorized_keys`, and sudo through
+//! a drop-in of Phoenix's (`/etc/sudoers.d/phoenix-<user>`; without a password when the user has
+//! none).
 
 use super::{node, push, HostCx, HostState};
 use crate::backend::Change;
 use crate::config::host::HostUser;
+use crate::config::secret::SecretRef;
+use crate::config::values::Secret;
+use crate::exec::Cmd;
 use crate::jobs::{Row, StepError, Table};
 
 pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
@@ -29,7 +33,11 @@ fn sudoers(user: &HostUser) -> String {
 }
 
 fn sudo_line(user: &HostUser) -> String {
-    format!("{} ALL=(ALL:ALL) NOPASSWD: ALL\n", user.name)
+    let nopasswd = match user.password_hash {
+        Some(_) => "",
+        None => "NOPASSWD: ",
+    };
+    format!("{} ALL=(ALL:ALL) {nopasswd}ALL\n", user.name)
 }
 
 fn keys_text(user: &HostUser) -> String {
@@ -61,7 +69,53 @@ fn differs(cx: &HostCx, user: &HostUser) -> Result<Vec<Change>, StepError> {
     if sudo != want {
         out.push(Change::new(sudoers(user), sudo, want));
     }
+    if let Some(hash) = &user.password_hash {
+        let hash = resolve(user, hash)?;
+        let live = shadow_hash(cx, user)?;
+        if live.as_deref() != Some(hash.expose()) {
+            // What differs is named, never shown.
+            let was = live.map(|_| "another password".to_string());
+            out.push(Change::new(
+                format!("password of {}", user.name),
+                was,
+                Some("the configured one".into()),
+            ));
+        }
+    }
     Ok(out)
+}
+
+fn resolve(user: &HostUser, hash: &SecretRef) -> Result<Secret, StepError> {
+    hash.resolve()
+        .map_err(|e| StepError::new(format!("password_hash of {}: {e}", user.name), ""))
+}
+
+/// The hash in the node's shadow file (its output is never logged).
+fn shadow_hash(cx: &HostCx, user: &HostUser) -> Result<Option<String>, StepError> {
+    let cmd = Cmd::probe(["getent", "shadow", &user.name]).secret_output();
+    let out = cx.session.runner.output(&cmd)?;
+    Ok(out
+        .success()
+        .then(|| out.stdout_str().split(':').nth(1).map(String::from))
+        .flatten()
+        .filter(|h| !h.is_empty() && h != "!" && h != "*"))
+}
+
+/// Sets the hash through `chpasswd -e`'s stdin.
+fn set_password(cx: &HostCx, user: &HostUser, hash: &SecretRef) -> Result<(), StepError> {
+    let hash = resolve(user, hash)?;
+    let line = format!("{}:{}\n", user.name, hash.expose());
+    let out = cx
+        .session
+        .runner
+        .output(&Cmd::act(["chpasswd", "-e"]).stdin(line))?;
+    match out.success() {
+        true => Ok(()),
+        false => Err(StepError::new(
+            format!("chpasswd refused the password_hash of {}", user.name),
+            out.tail(5).replace(hash.expose(), "<redacted>"),
+        )),
+    }
 }
 
 fn converge(cx: &HostCx, user: &HostUser) -> Result<(), StepError> {
@@ -93,6 +147,9 @@ fn converge(cx: &HostCx, user: &HostUser) -> Result<(), StepError> {
         let keys = format!("{ssh}/authorized_keys");
         node::write(cx, &keys, &keys_text(user), 0o600)?;
         node::act(cx, ["chown", &owner, &keys])?;
+    }
+    if let Some(hash) = &user.password_hash {
+        set_password(cx, user, hash)?;
     }
     match user.sudo {
         true => {

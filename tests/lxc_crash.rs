@@ -153,8 +153,13 @@ fn nothing_a_killed_run_started_outlives_it() {
     let Some(lab) = Lab::new() else { return };
     lab.fleet().template(900, "base").write();
     let run = run_until_step(&lab, &[], 900, "create").expect("create");
-    // Inside the extraction of the 136 MB template (several seconds).
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    // Inside the extraction of the 136 MB template (several seconds), once it has begun (a
+    // busy machine may take a while to get there).
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while processes_naming(&lab.path("lxc")).is_empty() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(
         !processes_naming(&lab.path("lxc")).is_empty(),
         "tar should be running"

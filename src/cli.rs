@@ -429,6 +429,12 @@ pub struct SetupArgs {
     /// Print what would change; change nothing (not even recorded state)
     #[arg(long)]
     pub dry_run: bool,
+    /// Reboot the node when a step needs it (without it, the run stops with exit 4 and says so)
+    #[arg(long)]
+    pub reboot: bool,
+    /// Time limit of one step (host scripts included), in seconds
+    #[arg(long, default_value_t = 1800, value_name = "SECS")]
+    pub step_timeout: u64,
     /// Upstream's flag: refused, with what to do instead
     #[arg(long, hide = true)]
     pub wipe_disks: bool,

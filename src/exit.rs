@@ -13,6 +13,8 @@ pub const LOCKED: i32 = 3;
 pub const CHANGES_PENDING: i32 = 2;
 /// Interrupted by SIGINT/SIGTERM; the next run resumes.
 pub const INTERRUPTED: i32 = 130;
+/// `setup`: a step's change waits for the node to reboot; after it, the next run goes on.
+pub const REBOOT_REQUIRED: i32 = 4;
 
 /// How a command that ran to its end went (errors are [`crate::Error`]s, with their own codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +28,8 @@ pub enum Status {
     ChangesPending,
     /// `doctor`: a check failed (a run would fail).
     ChecksFailed,
+    /// `setup`: the node must reboot before the next step.
+    RebootRequired,
 }
 
 impl Status {
@@ -36,6 +40,7 @@ impl Status {
             Status::Interrupted => INTERRUPTED,
             Status::ChangesPending => CHANGES_PENDING,
             Status::ChecksFailed => GUEST_FAILED,
+            Status::RebootRequired => REBOOT_REQUIRED,
         }
     }
 }

@@ -298,3 +298,84 @@ fn setup_killed_at_each_step_resumes_there() {
     assert_eq!(host.sh("hostname"), "pve-killed\n");
     assert_eq!(host.sh("id -un ops"), "ops\n");
 }
+
+/// A host script whose change takes effect at the next boot: the run stops with exit 4 naming
+/// it; a run before the reboot runs nothing again; after the stand-in host restarts (another boot)
+/// the next run records it and finishes. With `--reboot` Phoenix reboots the node itself.
+#[test]
+fn a_step_that_needs_a_reboot_is_a_state_of_the_run() {
+    let Some(lab) = Lab::new() else { return };
+    let host = Host::start(&lab);
+    let script = |version: &str| {
+        let dir = lab.path("hostcfg/host");
+        std::fs::create_dir_all(&dir).unwrap();
+        let body = format!(
+            "#!/bin/sh\n# {version}: a change the kernel reads at boot\nmkdir -p /var/lib/phoenix-test\necho ran >> /var/lib/phoenix-test/host-script-runs\nexit 100\n"
+        );
+        std::fs::write(dir.join("kernel_param.sh"), body).unwrap();
+    };
+    script("v1");
+    host.write_config(&json!({"timezone": "Europe/Berlin", "host_scripts": ["kernel_param"]}));
+    let runs = || {
+        host.sh("cat /var/lib/phoenix-test/host-script-runs | wc -l")
+            .trim()
+            .to_string()
+    };
+
+    for attempt in ["first", "before the reboot"] {
+        let out = host.setup(&["setup"]);
+        assert_eq!(out.status.code(), Some(4), "{attempt}: {}", lab::text(&out));
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains("reboot required: host script kernel_param"),
+            "{said}"
+        );
+        assert_eq!(runs(), "1", "{attempt}: the script ran once");
+    }
+    restart(&lab, &host, Restart::ByHand);
+    let after = host.setup(&["setup"]);
+    assert_eq!(after.status.code(), Some(0), "{}", lab::text(&after));
+    assert_eq!(runs(), "1", "the reboot completed it: not run again");
+
+    script("v2");
+    let out = host.setup(&["setup", "--reboot"]);
+    assert_eq!(out.status.code(), Some(4), "{}", lab::text(&out));
+    assert_eq!(runs(), "2");
+    restart(&lab, &host, Restart::AskedByPhoenix);
+    let after = host.setup(&["--output", "json", "setup"]);
+    assert_eq!(after.status.code(), Some(0), "{}", lab::text(&after));
+    assert_eq!(runs(), "2");
+}
+
+enum Restart {
+    ByHand,
+    AskedByPhoenix,
+}
+
+/// The stand-in host restarted (by hand, or by the reboot Phoenix asked for), and its sshd up.
+fn restart(lab: &Lab, host: &Host<'_>, how: Restart) {
+    let pid1 = || host.sh("cut -d' ' -f22 /proc/1/stat");
+    let before = pid1();
+    if let Restart::ByHand = how {
+        let path = lab.lxc_path();
+        for tool in ["lxc-stop", "lxc-start"] {
+            let out = Command::new(tool)
+                .args(["-P", path.to_str().unwrap(), "-n", &lab.arg(host.id)])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{tool}: {}", lab::text(&out));
+        }
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let up = host.sh("systemctl is-active ssh") == "active\n";
+        if up && pid1() != before && !pid1().is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "the stand-in host did not come back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}

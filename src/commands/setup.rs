@@ -12,6 +12,10 @@ pub fn run(opts: &Options, a: &SetupArgs) -> Result<Status> {
              `phoenix setup` without --wipe-disks",
         ));
     }
-    let req = SetupRequest { dry_run: a.dry_run };
+    let req = SetupRequest {
+        dry_run: a.dry_run,
+        reboot: a.reboot,
+        step_timeout: std::time::Duration::from_secs(a.step_timeout),
+    };
     Ok(setup::setup(opts, &req)?.1)
 }

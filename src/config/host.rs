@@ -15,6 +15,8 @@ pub struct HostSetup {
     pub hostname: Option<String>,
     pub users: Vec<HostUser>,
     pub exports: Vec<NfsExport>,
+    /// `host_scripts`: the user's own host steps, `<config-dir>/host/<name>.sh`, run last.
+    pub scripts: Vec<String>,
 }
 
 /// A login on the node: its SSH keys, its password (a crypt(3) hash, by reference), and sudo when
@@ -40,6 +42,11 @@ pub struct NfsExport {
 pub fn timezone(n: Node<'_>) -> Option<String> {
     n.token(Token::Path)
         .filter(|tz| !tz.starts_with('/') || bad(n, "a zone name like America/New_York"))
+}
+
+/// `host_scripts`: names of scripts in `<config-dir>/host/`.
+pub fn scripts(n: Node<'_>) -> Vec<String> {
+    n.list(|i| i.token(Token::Name)).unwrap_or_default()
 }
 
 /// `users`: one user (upstream's shape) or a list of them.

@@ -141,6 +141,9 @@ pub fn decode(root: Node<'_>) -> HypervisorFile {
     if let Some(v) = o.get("nfs") {
         h.setup.exports = super::host::exports(v.node());
     }
+    if let Some(v) = o.get("host_scripts") {
+        h.setup.scripts = super::host::scripts(v.node());
+    }
     if let Some(v) = o.get("network") {
         network(v.node(), &mut h);
     }

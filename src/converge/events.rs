@@ -21,6 +21,8 @@ pub enum Outcome {
     Cancelled,
     /// Dry run: what would run was printed.
     Planned,
+    /// A step's change waits for the node to reboot; the run after the reboot goes on.
+    RebootRequired,
 }
 
 impl Outcome {
@@ -41,6 +43,7 @@ impl Outcome {
             Outcome::Blocked => "blocked",
             Outcome::Cancelled => "cancelled",
             Outcome::Planned => "planned",
+            Outcome::RebootRequired => "reboot-required",
         }
     }
 }
@@ -154,6 +157,9 @@ pub enum Event {
         step: String,
         error: String,
         output_tail: String,
+        /// Not a failure: the step waits for the node to reboot.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reboot_required: bool,
     },
     StepPlanned {
         id: String,

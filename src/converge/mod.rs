@@ -21,7 +21,7 @@ mod tests;
 
 pub use events::{Event, GuestSummary, Outcome, Reporter, Summary};
 
-use crate::jobs::{JobKind, Label, StepError};
+use crate::jobs::{Intent, JobKind, Label, StepError};
 use crate::session::Session;
 use drift::Found;
 use state_machine::{EngineError, Job, JobSpec, JobState, Status, Store};
@@ -59,7 +59,7 @@ pub fn converge<K: JobKind>(
     summary.state = engine_job.record().state.clone();
     let finished = engine_job.record().status == Status::Completed;
     summary.outcome = match summary.outcome {
-        Outcome::Failed => Outcome::Failed,
+        o @ (Outcome::Failed | Outcome::RebootRequired) => o,
         _ if !finished && until.is_none() => Outcome::Cancelled,
         _ if summary.steps_changed > 0 => Outcome::Converged,
         _ => Outcome::Unchanged,
@@ -140,7 +140,7 @@ fn back_off<S: JobState>(
     reporter: &mut dyn Reporter,
 ) -> bool {
     let record = job.record();
-    if record.status != Status::Failed {
+    if record.status != Status::Failed || awaits_reboot(record) {
         return false;
     }
     let pause = crate::limits::retry_backoff(record.attempt + 1);
@@ -157,6 +157,12 @@ fn back_off<S: JobState>(
         ),
     });
     sleep_unless_cancelled(pause, session)
+}
+
+/// Whether the failed step waits for a reboot (no back-off: the run after it goes on at once).
+fn awaits_reboot(record: &state_machine::JobRecord) -> bool {
+    let intent = record.intent.as_ref().map(|(_, data)| Intent::decode(data));
+    intent.is_some_and(|i| i.awaiting_reboot.is_some())
 }
 
 /// Phase 4: every step not done, in order, until one fails or the run is cancelled.
@@ -197,8 +203,12 @@ fn run_steps<K: JobKind>(
                     step: step.name.clone(),
                     error: e.message.clone(),
                     output_tail: e.tail.clone(),
+                    reboot_required: e.reboot,
                 });
-                summary.outcome = Outcome::Failed;
+                summary.outcome = match e.reboot {
+                    true => Outcome::RebootRequired,
+                    false => Outcome::Failed,
+                };
                 summary.error = Some(format!("{}: {}", step.name, e.message));
                 return Ok(());
             }

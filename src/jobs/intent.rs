@@ -26,6 +26,10 @@ pub struct Intent {
     /// what it made, or cleans up after it, instead of starting a second one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
+    /// The step's change takes effect at the next boot: the boot it was made in (a redo finds
+    /// another and goes on, or the same one and still waits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting_reboot: Option<String>,
 }
 
 impl Intent {
@@ -56,6 +60,7 @@ mod tests {
             token: Some("1733-950-feature:docker".into()),
             snapshot_before: Some("snap0".into()),
             task: Some("UPID:pve:00001234:0000ABCD:5F5E1000:vzcreate:950:root@pam:".into()),
+            awaiting_reboot: Some("0b5c...-1234".into()),
         };
         assert_eq!(Intent::decode(&i.encode()), i);
         assert_eq!(Intent::default().encode(), b"{}");

@@ -263,6 +263,9 @@ impl<'a> Attempt<'a> {
 pub struct StepError {
     pub message: String,
     pub tail: String,
+    /// Not a failure: the step's change waits for the node to reboot (its intent says since
+    /// which boot); the run ends, and a run after the reboot goes on.
+    pub reboot: bool,
 }
 
 impl StepError {
@@ -270,16 +273,22 @@ impl StepError {
         StepError {
             message: message.into(),
             tail: tail.into(),
+            reboot: false,
+        }
+    }
+
+    /// The step waits for a reboot of the node.
+    pub fn reboot_required(message: impl Into<String>) -> StepError {
+        StepError {
+            reboot: true,
+            ..StepError::new(message, "")
         }
     }
 }
 
 impl From<BackendError> for StepError {
     fn from(e: BackendError) -> StepError {
-        StepError {
-            tail: e.tail(),
-            message: e.to_string(),
-        }
+        StepError::new(e.to_string(), e.tail())
     }
 }
 

@@ -5,20 +5,23 @@
 use super::connect::{self, Purpose};
 use super::{load, run, Options};
 use crate::backend::proxmox::NodeLayout;
-use crate::converge::{self, Event, Reporter, Summary};
+use crate::converge::{self, Event, Outcome, Reporter, Summary};
 use crate::error::{Error, Result};
 use crate::exec::Cmd;
 use crate::exit::Status;
-use crate::jobs::host::HostJob;
+use crate::jobs::host::{HostJob, HostOptions};
 use crate::session::Session;
 use crate::ui::out::{self, Format};
 use std::sync::Arc;
 
 /// How `phoenix setup` runs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SetupRequest {
     /// Print what would change; change nothing, record nothing.
     pub dry_run: bool,
+    /// Reboot the node when a step needs it (never otherwise).
+    pub reboot: bool,
+    pub step_timeout: std::time::Duration,
 }
 
 pub fn setup(opts: &Options, req: &SetupRequest) -> Result<(Summary, Status)> {
@@ -34,7 +37,12 @@ pub fn setup(opts: &Options, req: &SetupRequest) -> Result<(Summary, Status)> {
         session.store = Some(connect::hold_store(&opts.state_dir, &*session.runner)?);
     }
     let session = Arc::new(session);
-    let job = HostJob::prepare(&session, &node, NodeLayout::under(&opts.pve_root).etc);
+    let how = HostOptions {
+        pve_etc: NodeLayout::under(&opts.pve_root).etc,
+        reboot: req.reboot,
+        step_timeout: req.step_timeout,
+    };
+    let job = HostJob::prepare(&session, &node, how).map_err(|e| Error::usage(e.to_string()))?;
     let mut reporter = run::reporter(opts, req.dry_run);
     crate::exec::set_current_guest(Some("host".into()));
     let started = std::time::Instant::now();
@@ -46,9 +54,10 @@ pub fn setup(opts: &Options, req: &SetupRequest) -> Result<(Summary, Status)> {
     if opts.output == Format::Human && !opts.quiet {
         out::err_line(crate::ui::summary::render(&summary, req.dry_run).trim_end());
     }
-    let status = match summary.ok() {
-        true => Status::Success,
-        false => Status::GuestFailed,
+    let status = match summary.guests[0].outcome {
+        o if o.ok() => Status::Success,
+        Outcome::RebootRequired => Status::RebootRequired,
+        _ => Status::GuestFailed,
     };
     Ok((summary, status))
 }

@@ -138,7 +138,18 @@ impl Reporter for Human {
                 id,
                 step,
                 error,
+                reboot_required: true,
+                ..
+            } => {
+                let text = format!("{}: {step} waits for a reboot: {error}", self.label(id));
+                self.line(text);
+            }
+            Event::StepFailed {
+                id,
+                step,
+                error,
                 output_tail,
+                ..
             } => self.on_step_failed(id, step, error, output_tail),
             // A dry run's plan goes to stdout, in order: each step that would run, then the
             // commands it would run.

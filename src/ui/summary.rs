@@ -42,6 +42,8 @@ pub fn render(s: &Summary, dry_run: bool) -> String {
         "dry run: nothing was changed".to_string()
     } else if s.ok() && count(Outcome::Converged) == 0 {
         "everything is up to date: nothing to do".to_string()
+    } else if count(Outcome::RebootRequired) > 0 {
+        "waiting for a reboot: the next run after it goes on".to_string()
     } else {
         format!(
             "{} converged, {} unchanged, {} failed, {} blocked, {} cancelled",

@@ -8,6 +8,7 @@
 //! | accounts | `user:<name>` per user: login, SSH keys, sudo | [`accounts`] |
 //! | storage | `nfs_exports`: Phoenix's block of `/etc/exports`, beside lines it did not write | [`exports`] |
 //! | services | `firewall`: `/etc/pve/firewall/cluster.fw` | [`firewall`] |
+//! | completed | `host_script:<name>` per `host_scripts` entry; a reboot it needs is a state of the run | [`scripts`] |
 //!
 //! A step runs only when its section is in the file.
 
@@ -15,15 +16,17 @@ mod accounts;
 mod exports;
 mod firewall;
 mod node;
+mod scripts;
 mod system;
 
-use super::{JobKind, Label, Row, StepCx, StepError, Table};
+use super::{JobKind, Label, Row, StepCx, StepError, Table, Unbuildable};
 use crate::backend::Change;
 use crate::config::host::HostSetup;
 use crate::config::hypervisor::HostFirewall;
 use crate::session::Session;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 state_machine::job_states! {
     /// The node's states, in order: `defined → system → accounts → storage → services →
@@ -45,6 +48,9 @@ pub struct HostCx {
     pub firewall: Option<HostFirewall>,
     /// The node's `/etc/pve` (under `--pve-root` on a stand-in node).
     pub pve_etc: PathBuf,
+    /// Reboot the node when a step needs it (`--reboot`).
+    pub reboot: bool,
+    pub step_timeout: Duration,
 }
 
 impl StepCx for HostCx {
@@ -61,20 +67,27 @@ pub struct HostJob {
 
 impl HostJob {
     /// The job of node `node` for the session's hypervisor file.
-    pub fn prepare(session: &Arc<Session>, node: &str, pve_etc: PathBuf) -> HostJob {
+    pub fn prepare(
+        session: &Arc<Session>,
+        node: &str,
+        how: HostOptions,
+    ) -> Result<HostJob, Unbuildable> {
         let h = &session.fleet.hypervisor;
         let cx = HostCx {
             session: session.clone(),
             setup: h.setup.clone(),
             firewall: h.firewall.clone(),
-            pve_etc,
+            pve_etc: how.pve_etc,
+            reboot: how.reboot,
+            step_timeout: how.step_timeout,
         };
         let mut table = Table::default();
         system::steps(&mut table, &cx);
         accounts::steps(&mut table, &cx);
         exports::steps(&mut table, &cx);
         firewall::steps(&mut table, &cx);
-        HostJob {
+        scripts::steps(&mut table, &cx)?;
+        Ok(HostJob {
             label: Label {
                 job_id: format!("host/{node}"),
                 id: "host".into(),
@@ -82,8 +95,17 @@ impl HostJob {
             },
             cx,
             table,
-        }
+        })
     }
+}
+
+/// How the node's job runs.
+pub struct HostOptions {
+    /// The node's `/etc/pve` (under `--pve-root` on a stand-in node).
+    pub pve_etc: PathBuf,
+    /// Reboot the node when a step needs it.
+    pub reboot: bool,
+    pub step_timeout: Duration,
 }
 
 /// A step that makes the node hold `want` and finds drift by asking again: `probe` says what

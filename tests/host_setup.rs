@@ -9,6 +9,12 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The stand-in host's template: the test template plus Samba, dnsmasq and sudo
+/// (`scripts/build-template host`).
+const HOST_TEMPLATE: &str = "/var/cache/phoenix/templates/phoenix-bookworm-host.tar.zst";
+/// The Samba password of the test, handed to Phoenix by reference (an environment variable).
+const SMB_PASSWORD: &str = "n0t-in-any-log";
+
 /// The stand-in host: a lab container reachable over SSH as root with a key of the test's.
 struct Host<'l> {
     lab: &'l Lab,
@@ -18,7 +24,10 @@ struct Host<'l> {
 
 impl<'l> Host<'l> {
     fn start(lab: &'l Lab) -> Host<'l> {
-        lab.fleet().template(950, "standin-host").write();
+        lab.fleet()
+            .template(950, "standin-host")
+            .set("template", json!(HOST_TEMPLATE))
+            .write();
         lab.run_json(&[&lab.arg(950)]).all(Outcome::Converged);
         let key = keygen(&lab.path("root_key"));
         let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
@@ -42,6 +51,7 @@ impl<'l> Host<'l> {
             .env("PHOENIX_STATE_DIR", self.lab.path("hoststate"))
             .env("PHOENIX_HOST", format!("root@{}", self.lab.ip_of(self.id)))
             .env("PHOENIX_BACKEND", "auto")
+            .env("PHOENIX_TEST_SMB_PW", SMB_PASSWORD)
             .env("PHOENIX_SSH_IDENTITY", &self.key)
             .env("PHOENIX_KNOWN_HOSTS", self.lab.path("known_hosts"))
             .arg("--accept-new-host-keys")
@@ -123,9 +133,27 @@ fn setup_converges_the_host_then_changes_nothing_and_puts_drift_back() {
                              "options": ["rw", "sync", "no_subtree_check"]}]},
         "firewall": {"enabled": true, "default_input_policy": "DROP",
                      "global_firewall_rules": [{"type": "in", "action": "ACCEPT", "proto": "tcp",
-                                                "port": "22", "comment": "ssh"}]}
+                                                "port": "22", "comment": "ssh"}]},
+        "samba": {"user": "ops", "password": {"env": "PHOENIX_TEST_SMB_PW"},
+                  "shares": [{"name": "models", "path": "srv/shares/models", "valid_users": ["ops"],
+                              "options": "browseable=yes writable=yes"},
+                             {"name": "scratch", "path": "srv/shares/scratch", "valid_users": ["ops"],
+                              "options": "browseable=yes writable=no"}]},
+        "domain_name": "lab.internal",
+        "dns_server": {"enabled": true, "upstream_servers": [lab.ip(1)]}
     });
     host.write_config(&config);
+    // The fleet whose names dnsmasq answers (not built here).
+    let guest = |name: &str, host_byte: u8| {
+        json!({"name": name, "memory_mb": 256, "cores": 1, "template": HOST_TEMPLATE,
+               "network_config": {"name": "eth0", "bridge": lab.bridge, "ip": format!("{}/24", lab.ip(host_byte)), "gw": lab.ip(1)}})
+    };
+    std::fs::write(
+        lab.path("hostcfg/phoenix_lxc_configs.json"),
+        json!({"lxc_configs": {"120": guest("API-Server", 77), "121": guest("db", 78)}})
+            .to_string(),
+    )
+    .unwrap();
 
     let dry = host.setup(&["setup", "--dry-run"]);
     assert!(dry.status.success(), "{}", lab::text(&dry));
@@ -197,17 +225,63 @@ fn setup_converges_the_host_then_changes_nothing_and_puts_drift_back() {
         lab::text(&login)
     );
 
-    let again = host.setup_json();
+    // Samba serves its shares to the user with the configured password.
+    host.sh(&format!(
+        "printf 'username = ops\\npassword = {SMB_PASSWORD}\\n' > /root/smb.auth"
+    ));
+    let listed = host.sh("smbclient //127.0.0.1/models -A /root/smb.auth -c ls 2>&1");
+    assert!(listed.contains("blocks of size"), "{listed}");
+    let smb_conf = host.sh("cat /etc/samba/smb.conf");
+    assert!(
+        smb_conf.contains("[global]"),
+        "smb.conf kept its own: {smb_conf}"
+    );
+    // dnsmasq answers the fleet's names.
+    let dig = |name: &str| host.sh(&format!("dig +short @127.0.0.1 {name}"));
+    assert_eq!(dig("api-server.lab.internal"), format!("{}\n", lab.ip(77)));
+    assert_eq!(dig("db"), format!("{}\n", lab.ip(78)));
+
+    let again_out = host.setup(&["--output", "json", "setup"]);
+    let again = lab::run::Run::parse(&again_out);
     assert_eq!(
         again.summary.guests[0].outcome,
         Outcome::Unchanged,
-        "{again}"
+        "{:?} {again}",
+        changed_steps(&again)
     );
+    // No secret is in an event, a log or a state file (commands are argv; secrets go on stdin).
+    let salt_and_hash = hash.rsplit('$').next().unwrap();
+    for secret in [salt_and_hash, SMB_PASSWORD] {
+        for out in [&first_out, &again_out] {
+            assert!(!String::from_utf8_lossy(&out.stdout).contains(secret));
+        }
+        for dir in ["log", "hoststate"] {
+            let grep = Command::new("grep")
+                .args(["-r", "-a", "-F", secret])
+                .arg(lab.path(dir))
+                .output()
+                .unwrap();
+            assert_eq!(
+                grep.status.code(),
+                Some(1),
+                "a secret reached {dir}: {}",
+                lab::text(&grep)
+            );
+        }
+    }
 
     config["nfs"]["exports"][0]["options"] = json!(["ro", "sync", "no_subtree_check"]);
     host.write_config(&config);
     let changed = host.setup_json();
     assert_eq!(changed_steps(&changed), ["nfs_exports"], "{changed}");
+    config["samba"]["shares"][1]["options"] = json!("browseable=no writable=no");
+    host.write_config(&config);
+    let changed = host.setup_json();
+    assert_eq!(
+        changed_steps(&changed),
+        ["samba_share:scratch"],
+        "{changed}"
+    );
     assert!(host
         .sh("cat /etc/exports")
         .contains("(ro,sync,no_subtree_check)"));

@@ -7,6 +7,7 @@ use super::hypervisor::{self, HypervisorFile};
 use super::lxc::{self, Container, LxcFile};
 use super::stacks::{self, Stack};
 use super::values::GuestId;
+use super::values::IpConfig;
 use super::vm::{self, Vm, VmFile};
 use serde::Serialize;
 use std::fmt;
@@ -135,6 +136,13 @@ impl<'a> GuestRef<'a> {
     }
     pub fn dependencies(&self) -> &'a [GuestId] {
         &self.base().dependencies
+    }
+    /// Its first network's address setting, when it has one.
+    pub fn ip(&self) -> Option<IpConfig> {
+        match self {
+            GuestRef::Ct(c) => c.network.as_ref().map(|n| n.ip),
+            GuestRef::Vm(v) => v.network.as_ref().map(|n| n.ip),
+        }
     }
     /// The job id the engine records this guest under: `lxc/950`, `vm/1001`.
     pub fn job_id(&self) -> String {

@@ -17,6 +17,36 @@ pub struct HostSetup {
     pub exports: Vec<NfsExport>,
     /// `host_scripts`: the user's own host steps, `<config-dir>/host/<name>.sh`, run last.
     pub scripts: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samba: Option<Samba>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsServer>,
+}
+
+/// `samba`: the login that owns the shares, its Samba password (by reference), the shares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Samba {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<SecretRef>,
+    pub shares: Vec<SambaShare>,
+}
+
+/// One share: `[name]` with its path (upstream wrote it without the leading `/`), the users it
+/// lets in, and smb.conf parameters (`"browseable=yes writable=yes"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SambaShare {
+    pub name: String,
+    pub path: String,
+    pub valid_users: Vec<String>,
+    pub options: Vec<(String, String)>,
+}
+
+/// `dns_server`: dnsmasq answering for the fleet's names, asking `upstream_servers` the rest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DnsServer {
+    pub upstream_servers: Vec<String>,
 }
 
 /// A login on the node: its SSH keys, its password (a crypt(3) hash, by reference), and sudo when
@@ -142,4 +172,90 @@ fn export(n: Node<'_>) -> Option<NfsExport> {
 fn bad(n: Node<'_>, what: &str) -> bool {
     n.error(format!("expected {what}"), None);
     false
+}
+
+/// `samba`.
+pub fn samba(n: Node<'_>) -> Option<Samba> {
+    let o = n.object()?;
+    let user = o.get("user").and_then(|v| v.node().token(Token::Name));
+    let password = o
+        .get("password")
+        .and_then(|v| super::secret::secret(v.node(), &[""]));
+    let shares = o
+        .get("shares")
+        .and_then(|v| v.node().list(share))
+        .unwrap_or_default();
+    o.finish();
+    Some(Samba {
+        user,
+        password,
+        shares,
+    })
+}
+
+fn share(n: Node<'_>) -> Option<SambaShare> {
+    let o = n.object()?;
+    let name = o
+        .req("name", "the share's name")
+        .and_then(|v| v.node().token(Token::Name))?;
+    let path = o
+        .req("path", "the directory it shares")
+        .and_then(|v| v.node().token(Token::Path))?;
+    let valid_users = o
+        .get("valid_users")
+        .and_then(|v| v.node().list(|u| u.token(Token::Name)))
+        .unwrap_or_default();
+    let options = o
+        .get("options")
+        .map(|v| share_options(v.node()))
+        .unwrap_or_default();
+    o.finish();
+    Some(SambaShare {
+        name,
+        path: format!("/{}", path.trim_start_matches('/')),
+        valid_users,
+        options,
+    })
+}
+
+/// `"browseable=yes writable=yes"`, or an object `{"browseable": "yes"}`.
+fn share_options(n: Node<'_>) -> Vec<(String, String)> {
+    let pairs: Vec<(String, String)> = match n.value {
+        serde_json::Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().map_or(v.to_string(), String::from)))
+            .collect(),
+        _ => n
+            .str()
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    let bad = |s: &str| s.is_empty() || s.contains(['[', ']', '\n', '\r', '=']);
+    if pairs
+        .iter()
+        .any(|(k, v)| bad(k) || v.contains(['\n', '\r']))
+    {
+        n.error(
+            "share options are smb.conf parameters, one `key=value` a word",
+            Some("\"options\": \"browseable=yes writable=yes\"".into()),
+        );
+        return Vec::new();
+    }
+    pairs
+}
+
+/// `dns_server` (when `enabled`).
+pub fn dns_server(n: Node<'_>) -> Option<DnsServer> {
+    let o = n.object()?;
+    let enabled = o.opt_bool("enabled").unwrap_or(false);
+    let upstream_servers = o
+        .get("upstream_servers")
+        .and_then(|v| v.node().list(|s| s.token(Token::Options)))
+        .unwrap_or_default();
+    o.mark("authoritative_zones");
+    o.finish();
+    enabled.then_some(DnsServer { upstream_servers })
 }

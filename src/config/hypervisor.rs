@@ -87,12 +87,10 @@ const HOST_SECTIONS: &[&str] = &[
     "version",
     "author",
     "docker",
-    "samba",
     "proxmox_defaults",
     "tests",
     "nvidia_driver",
     "behavior",
-    "dns_server",
     "step_ca",
     "shared_zfs_volumes",
 ];
@@ -143,6 +141,12 @@ pub fn decode(root: Node<'_>) -> HypervisorFile {
     }
     if let Some(v) = o.get("host_scripts") {
         h.setup.scripts = super::host::scripts(v.node());
+    }
+    if let Some(v) = o.get("samba") {
+        h.setup.samba = super::host::samba(v.node());
+    }
+    if let Some(v) = o.get("dns_server") {
+        h.setup.dns = super::host::dns_server(v.node());
     }
     if let Some(v) = o.get("network") {
         network(v.node(), &mut h);

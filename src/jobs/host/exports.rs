@@ -9,9 +9,7 @@ use crate::exec::Cmd;
 use crate::jobs::{Row, StepError, Table};
 
 const FILE: &str = "/etc/exports";
-const BEGIN: &str =
-    "# BEGIN phoenix: written by `phoenix setup` from nfs.exports; edit that instead";
-const END: &str = "# END phoenix";
+const BLOCK: &str = "nfs.exports";
 
 pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
     if cx.setup.exports.is_empty() {
@@ -32,34 +30,19 @@ pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
     );
 }
 
-fn block(exports: &[NfsExport]) -> String {
-    let mut out = format!("{BEGIN}\n");
+/// The lines of `/etc/exports` that Phoenix owns.
+fn lines(exports: &[NfsExport]) -> String {
+    let mut out = String::new();
     for e in exports {
         let opts = e.options.join(",");
         let clients: Vec<String> = e.clients.iter().map(|c| format!("{c}({opts})")).collect();
         out.push_str(&format!("{} {}\n", e.path, clients.join(" ")));
     }
-    out.push_str(END);
-    out.push('\n');
     out
 }
 
-/// `current` with Phoenix's block replaced by (or, the first time, followed by) `exports`'.
-pub fn merged(current: &str, exports: &[NfsExport]) -> String {
-    let mut kept = String::new();
-    let mut inside = false;
-    for line in current.lines() {
-        match line {
-            BEGIN => inside = true,
-            END => inside = false,
-            _ if !inside => {
-                kept.push_str(line);
-                kept.push('\n');
-            }
-            _ => {}
-        }
-    }
-    format!("{kept}{}", block(exports))
+fn merged(current: &str, exports: &[NfsExport]) -> String {
+    node::with_block(current, BLOCK, &lines(exports))
 }
 
 fn differs(cx: &HostCx, exports: &[NfsExport]) -> Result<Vec<Change>, StepError> {
@@ -98,7 +81,7 @@ mod tests {
         let first = merged("/srv/theirs 10.0.0.9(ro)\n", &[e("/a")]);
         assert_eq!(
             first,
-            format!("/srv/theirs 10.0.0.9(ro)\n{BEGIN}\n/a 10.0.0.2(rw,sync) 10.0.0.3(rw,sync)\n{END}\n")
+            "/srv/theirs 10.0.0.9(ro)\n# BEGIN phoenix nfs.exports: written by `phoenix setup`; edit the hypervisor file instead\n/a 10.0.0.2(rw,sync) 10.0.0.3(rw,sync)\n# END phoenix nfs.exports\n"
         );
         let again = merged(&first, &[e("/b")]);
         assert!(again.contains("/srv/theirs 10.0.0.9(ro)\n") && again.contains("\n/b 10.0.0.2"));

@@ -8,14 +8,18 @@
 //! | accounts | `user:<name>` per user: login, SSH keys, sudo | [`accounts`] |
 //! | storage | `nfs_exports`: Phoenix's block of `/etc/exports`, beside lines it did not write | [`exports`] |
 //! | services | `firewall`: `/etc/pve/firewall/cluster.fw` | [`firewall`] |
+//! | services | `samba_user`, `samba_share:<name>` per share | [`samba`] |
+//! | services | `dns_server`: dnsmasq with the fleet's names | [`dns`] |
 //! | completed | `host_script:<name>` per `host_scripts` entry; a reboot it needs is a state of the run | [`scripts`] |
 //!
 //! A step runs only when its section is in the file.
 
 mod accounts;
+mod dns;
 mod exports;
 mod firewall;
 mod node;
+mod samba;
 mod scripts;
 mod system;
 
@@ -86,6 +90,8 @@ impl HostJob {
         accounts::steps(&mut table, &cx);
         exports::steps(&mut table, &cx);
         firewall::steps(&mut table, &cx);
+        samba::steps(&mut table, &cx);
+        dns::steps(&mut table, &cx);
         scripts::steps(&mut table, &cx)?;
         Ok(HostJob {
             label: Label {

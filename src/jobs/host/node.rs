@@ -38,3 +38,31 @@ pub fn ask<const N: usize>(cx: &HostCx, argv: [&str; N]) -> Result<Option<String
         .success()
         .then(|| out.stdout_str().lines().next().unwrap_or("").to_string()))
 }
+
+/// `current` with Phoenix's block `name` replaced by `body` (or, the first time, `body` appended
+/// as that block). What lies outside Phoenix's blocks stays as it is.
+pub fn with_block(current: &str, name: &str, body: &str) -> String {
+    let begin = format!(
+        "# BEGIN phoenix {name}: written by `phoenix setup`; edit the hypervisor file instead"
+    );
+    let end = format!("# END phoenix {name}");
+    let mut out = String::new();
+    let mut inside = false;
+    let mut placed = false;
+    for line in current.lines() {
+        if line == begin {
+            inside = true;
+        } else if line == end {
+            inside = false;
+            out.push_str(&format!("{begin}\n{body}{end}\n"));
+            placed = true;
+        } else if !inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !placed {
+        out.push_str(&format!("{begin}\n{body}{end}\n"));
+    }
+    out
+}

@@ -1,4 +1,6 @@
-//! `system`: the time zone (`timezone`) and the host name (`network.hostname`).
+//! `system`: the time zone (`timezone`) and the host name (`network.hostname`), which also
+//! resolves locally (Phoenix's block of `/etc/hosts`, as Debian's installer writes it: services
+//! such as Samba look their own name up and stall when nothing answers).
 
 use super::{node, push, HostCx, HostState};
 use crate::backend::Change;
@@ -58,9 +60,21 @@ fn set_timezone(cx: &HostCx, tz: &str) -> Result<(), StepError> {
     node::write(cx, "/etc/timezone", &format!("{tz}\n"), 0o644)
 }
 
+const HOSTS: &str = "/etc/hosts";
+
+fn hosts_with(cx: &HostCx, current: &str, name: &str) -> String {
+    let line = match &cx.session.fleet.hypervisor.domain_name {
+        Some(d) => format!("127.0.1.1\t{name}.{d} {name}\n"),
+        None => format!("127.0.1.1\t{name}\n"),
+    };
+    node::with_block(current, "hostname", &line)
+}
+
 fn hostname_differs(cx: &HostCx, name: &str) -> Result<Vec<Change>, StepError> {
     let file = node::read(cx, "/etc/hostname")?.map(|s| s.trim().to_string());
     let live = node::ask(cx, ["hostname"])?;
+    let hosts = node::read(cx, HOSTS)?;
+    let want_hosts = hosts_with(cx, hosts.as_deref().unwrap_or(""), name);
     let mut out = Vec::new();
     if file.as_deref() != Some(name) {
         out.push(Change::new("/etc/hostname", file, Some(name.into())));
@@ -68,10 +82,15 @@ fn hostname_differs(cx: &HostCx, name: &str) -> Result<Vec<Change>, StepError> {
     if live.as_deref() != Some(name) {
         out.push(Change::new("hostname", live, Some(name.into())));
     }
+    if hosts.as_deref() != Some(want_hosts.as_str()) {
+        out.push(Change::new(HOSTS, hosts, Some(want_hosts)));
+    }
     Ok(out)
 }
 
 fn set_hostname(cx: &HostCx, name: &str) -> Result<(), StepError> {
     node::write(cx, "/etc/hostname", &format!("{name}\n"), 0o644)?;
+    let hosts = node::read(cx, HOSTS)?.unwrap_or_default();
+    node::write(cx, HOSTS, &hosts_with(cx, &hosts, name), 0o644)?;
     node::act(cx, ["hostname", name])
 }

@@ -66,11 +66,7 @@ pub fn render(fleet: &Fleet, upstream: &[String]) -> String {
 }
 
 fn differs(cx: &HostCx, want: &str) -> Result<Vec<Change>, StepError> {
-    let live = node::read(cx, FILE)?;
-    let mut out = Vec::new();
-    if live.as_deref() != Some(want) {
-        out.push(Change::new(FILE, live, Some(want.into())));
-    }
+    let mut out: Vec<Change> = node::file_change(cx, FILE, want)?.into_iter().collect();
     let active = node::ask(cx, ["systemctl", "is-active", "dnsmasq"])?;
     if active.is_none() {
         out.push(Change::new(

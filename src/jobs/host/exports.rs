@@ -46,12 +46,10 @@ fn merged(current: &str, exports: &[NfsExport]) -> String {
 }
 
 fn differs(cx: &HostCx, exports: &[NfsExport]) -> Result<Vec<Change>, StepError> {
-    let current = node::read(cx, FILE)?;
-    let want = merged(current.as_deref().unwrap_or(""), exports);
-    Ok(match current.as_deref() == Some(want.as_str()) {
-        true => Vec::new(),
-        false => vec![Change::new(FILE, current, Some(want))],
-    })
+    let current = node::read(cx, FILE)?.unwrap_or_default();
+    Ok(node::file_change(cx, FILE, &merged(&current, exports))?
+        .into_iter()
+        .collect())
 }
 
 fn converge(cx: &HostCx, exports: &[NfsExport]) -> Result<(), StepError> {

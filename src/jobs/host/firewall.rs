@@ -66,11 +66,7 @@ fn rule(r: &FirewallRule) -> String {
 }
 
 fn differs(cx: &HostCx, file: &str, text: &str) -> Result<Vec<Change>, StepError> {
-    let live = node::read(cx, file)?;
-    Ok(match live.as_deref() == Some(text) {
-        true => Vec::new(),
-        false => vec![Change::new(file, live, Some(text.into()))],
-    })
+    Ok(node::file_change(cx, file, text)?.into_iter().collect())
 }
 
 fn write(cx: &HostCx, file: &str, text: &str) -> Result<(), StepError> {

@@ -1,6 +1,7 @@
 //! Reading and writing the node through the session's runner (this machine, or SSH to `--host`).
 
 use super::HostCx;
+use crate::backend::Change;
 use crate::exec::Cmd;
 use crate::jobs::StepError;
 use std::path::Path;
@@ -9,6 +10,12 @@ use std::path::Path;
 pub fn read(cx: &HostCx, path: &str) -> Result<Option<String>, StepError> {
     let out = cx.session.runner.output(&Cmd::probe(["cat", path]))?;
     Ok(out.success().then(|| out.stdout_str()))
+}
+
+/// The change that would make `path` hold `want` (none when it does).
+pub fn file_change(cx: &HostCx, path: &str, want: &str) -> Result<Option<Change>, StepError> {
+    let live = read(cx, path)?;
+    Ok((live.as_deref() != Some(want)).then(|| Change::new(path, live, Some(want.into()))))
 }
 
 /// Writes the whole file (a temporary file renamed over it).

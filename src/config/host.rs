@@ -195,12 +195,21 @@ pub fn samba(n: Node<'_>) -> Option<Samba> {
 
 fn share(n: Node<'_>) -> Option<SambaShare> {
     let o = n.object()?;
-    let name = o
-        .req("name", "the share's name")
-        .and_then(|v| v.node().token(Token::Name))?;
     let path = o
         .req("path", "the directory it shares")
         .and_then(|v| v.node().token(Token::Path))?;
+    let name = match o.get("name") {
+        Some(v) => v.node().token(Token::Name)?,
+        None => {
+            // Sept 2025 files named a share by its directory.
+            let base = path.rsplit('/').next().unwrap_or(&path).to_string();
+            n.legacy(
+                "a share without `name` (a Sept 2025 shape) is named after its directory",
+                format!("\"name\": {base:?}"),
+            );
+            base
+        }
+    };
     let valid_users = o
         .get("valid_users")
         .and_then(|v| v.node().list(|u| u.token(Token::Name)))

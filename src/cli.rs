@@ -190,7 +190,9 @@ pub enum Command {
     )]
     Graph(GraphArgs),
     /// Show what a run would touch, in order, and the states each guest passes through
-    #[command(after_help = "Examples:\n  phoenix plan 950\n  phoenix plan --all --output json")]
+    #[command(
+        after_help = "Examples:\n  phoenix plan 950\n  phoenix plan --all --output json\n  phoenix plan --setup --host root@pve1"
+    )]
     Plan(PlanArgs),
     /// Converge guests and everything they need, in dependency order; resumes after interruption
     #[command(
@@ -308,14 +310,17 @@ pub struct GraphArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("targets").required(true).args(["ids", "all"])))]
+#[command(group(ArgGroup::new("targets").required(true).args(["ids", "all", "setup"])))]
 pub struct PlanArgs {
     /// Guests to plan (with everything they need)
-    #[arg(conflicts_with = "all")]
+    #[arg(conflicts_with_all = ["all", "setup"])]
     pub ids: Vec<GuestId>,
     /// Plan the whole fleet
-    #[arg(long)]
+    #[arg(long, conflicts_with = "setup")]
     pub all: bool,
+    /// Plan `phoenix setup`: what it would change on the node
+    #[arg(long)]
+    pub setup: bool,
     /// Exit 0 when nothing would change, 2 when changes are pending, 1 on any error
     #[arg(long)]
     pub detailed_exitcode: bool,

@@ -195,7 +195,7 @@ fn plan_run_and_reset_need_targets_or_all_and_say_so() {
             .args(["--config-dir", &example()])
             .assert()
             .code(2)
-            .stderr(predicate::str::contains("<IDS|--all>"));
+            .stderr(predicate::str::contains("<IDS|--all"));
     }
 }
 

@@ -155,6 +155,19 @@ fn setup_converges_the_host_then_changes_nothing_and_puts_drift_back() {
     )
     .unwrap();
 
+    // The plan is a diff of the node against the file.
+    let plan = host.setup(&["plan", "--setup", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(2), "{}", lab::text(&plan));
+    let planned = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        planned.contains("~ host hostname: hostname standin-host → pve-standin"),
+        "{planned}"
+    );
+    assert!(
+        planned.contains("+ host user:ops: user ops exists"),
+        "{planned}"
+    );
+
     let dry = host.setup(&["setup", "--dry-run"]);
     assert!(dry.status.success(), "{}", lab::text(&dry));
     let said = lab::text(&dry);
@@ -249,6 +262,8 @@ fn setup_converges_the_host_then_changes_nothing_and_puts_drift_back() {
         "{:?} {again}",
         changed_steps(&again)
     );
+    let plan = host.setup(&["plan", "--setup", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", lab::text(&plan));
     // No secret is in an event, a log or a state file (commands are argv; secrets go on stdin).
     let salt_and_hash = hash.rsplit('$').next().unwrap();
     for secret in [salt_and_hash, SMB_PASSWORD] {

@@ -6,7 +6,11 @@ use phoenix::{Error, Result};
 
 pub fn run(opts: &Options, a: &PlanArgs) -> Result<Status> {
     let ids = if a.all { Vec::new() } else { a.ids.clone() };
-    let plan = match ops::plan::run(opts, &ids) {
+    let planned = match a.setup {
+        true => ops::plan::host(opts),
+        false => ops::plan::run(opts, &ids),
+    };
+    let plan = match planned {
         Ok(plan) => plan,
         Err(e) if a.detailed_exitcode => return Err(Error::Planning(Box::new(e))),
         Err(e) => return Err(e),

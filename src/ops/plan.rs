@@ -85,14 +85,34 @@ fn guest(
     id: GuestId,
 ) -> Vec<PlannedChange> {
     let timeout = Duration::from_secs(1800);
-    let job = match jobs::prepare(session, id, timeout) {
-        Ok(GuestJob::Container(j)) => j,
+    match jobs::prepare(session, id, timeout) {
+        Ok(GuestJob::Container(j)) => changes_of(&j, reader),
         Err(e) => {
             let label = session.fleet.guest(id).map(jobs::label_of);
             let label = label.unwrap_or_else(|| Label::new("guest", id, ""));
-            return vec![error(&label, e.to_string())];
+            vec![error(&label, e.to_string())]
         }
+    }
+}
+
+/// Plans `phoenix setup`: each step of the node's job, as it differs on the node.
+pub fn host(opts: &Options) -> Result<Plan> {
+    let fleet = load::checked_host(opts)?;
+    let purpose = Purpose::Run {
+        dry_run: true,
+        clone_jobs: None,
     };
+    let session = Arc::new(connect::session(opts, fleet, purpose)?);
+    let job = super::setup::job(opts, &session, false, Duration::from_secs(1800))?;
+    let reader = Reader::new(&opts.state_dir);
+    Ok(Plan {
+        guests: 1,
+        changes: changes_of(&job, &reader),
+    })
+}
+
+/// What a run would change of `job`, from what the store recorded and the system as found.
+fn changes_of<K: JobKind>(job: &K, reader: &Reader) -> Vec<PlannedChange> {
     let label = job.label();
     let record = match reader.job(&label.job_id) {
         Some(ReadOutcome::Ok(view)) => Some(view.record),
@@ -104,7 +124,7 @@ fn guest(
         None => None,
     };
     let steps = job.table().steps.len();
-    match drift::find(&job, record.as_ref(), true) {
+    match drift::find(job, record.as_ref(), true) {
         Err(e) => vec![error(label, e.to_string())],
         Ok(Found::New) => vec![whole(label, "create", "new", steps)],
         Ok(Found::Gone) => vec![whole(label, "rebuild", "missing", steps)],
@@ -184,10 +204,7 @@ impl PlannedChange {
         let guest = &self.guest;
         let step = self.step.as_deref().unwrap_or_default();
         let key = self.key.as_deref().unwrap_or_default();
-        let (live, want) = (
-            self.live.as_deref().unwrap_or_default(),
-            self.want.as_deref().unwrap_or_default(),
-        );
+        let (live, want) = (short(&self.live), short(&self.want));
         let why = match self.reason {
             "drift" => " (drift)",
             _ => "",
@@ -213,6 +230,15 @@ impl PlannedChange {
                 self.inputs.join(", ")
             ),
         }
+    }
+}
+
+/// A value on one line: a file's text as its number of lines.
+fn short(v: &Option<String>) -> String {
+    match v.as_deref() {
+        Some(t) if t.contains('\n') => format!("({} lines)", t.lines().count()),
+        Some(t) => t.to_string(),
+        None => String::new(),
     }
 }
 

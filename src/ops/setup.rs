@@ -32,17 +32,11 @@ pub fn setup(opts: &Options, req: &SetupRequest) -> Result<(Summary, Status)> {
         clone_jobs: None,
     };
     let mut session = connect::session(opts, fleet, purpose)?;
-    let node = node_name(opts, &session)?;
     if !req.dry_run {
         session.store = Some(connect::hold_store(&opts.state_dir, &*session.runner)?);
     }
     let session = Arc::new(session);
-    let how = HostOptions {
-        pve_etc: NodeLayout::under(&opts.pve_root).etc,
-        reboot: req.reboot,
-        step_timeout: req.step_timeout,
-    };
-    let job = HostJob::prepare(&session, &node, how).map_err(|e| Error::usage(e.to_string()))?;
+    let job = job(opts, &session, req.reboot, req.step_timeout)?;
     let mut reporter = run::reporter(opts, req.dry_run);
     crate::exec::set_current_guest(Some("host".into()));
     let started = std::time::Instant::now();
@@ -60,6 +54,22 @@ pub fn setup(opts: &Options, req: &SetupRequest) -> Result<(Summary, Status)> {
         _ => Status::GuestFailed,
     };
     Ok((summary, status))
+}
+
+/// The node's job in `session`.
+pub(crate) fn job(
+    opts: &Options,
+    session: &Arc<Session>,
+    reboot: bool,
+    step_timeout: std::time::Duration,
+) -> Result<HostJob> {
+    let node = node_name(opts, session)?;
+    let how = HostOptions {
+        pve_etc: NodeLayout::under(&opts.pve_root).etc,
+        reboot,
+        step_timeout,
+    };
+    HostJob::prepare(session, &node, how).map_err(|e| Error::usage(e.to_string()))
 }
 
 /// The node's name for its job id: `--node`, the file's `phoenix.node`, the host name the file

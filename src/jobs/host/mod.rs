@@ -19,6 +19,7 @@ mod dns;
 mod exports;
 mod firewall;
 mod node;
+mod ntlm;
 mod samba;
 mod scripts;
 mod system;

@@ -1,4 +1,4 @@
-//! `phoenix run` (and `LetsGo`, and `create`, which stops at `created`): the targets and
+//! `phoenix run` (and upstream's names for it, `LetsGo` and `create`): the targets and
 //! everything they need, converged in parallel as the graph allows.
 
 use super::connect::{self, Purpose};
@@ -33,7 +33,7 @@ pub struct RunRequest {
 }
 
 impl RunRequest {
-    /// The whole pipeline of `ids` with the defaults (`create` runs this up to `created`).
+    /// The whole pipeline of `ids` with the defaults.
     pub fn new(ids: Vec<GuestId>) -> RunRequest {
         RunRequest {
             ids,

@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 /// How a run goes.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Stop each guest after this state (`create` stops at `created`).
+    /// Stop each guest after this state (`--until`).
     pub until: Option<Lifecycle>,
     /// Time limit of one step.
     pub step_timeout: Duration,

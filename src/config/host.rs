@@ -4,7 +4,7 @@
 
 use super::decode::{Node, Obj};
 use super::secret::SecretRef;
-use super::values::Token;
+use super::values::{check_token, Token};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -13,6 +13,9 @@ pub struct HostSetup {
     pub timezone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// The node's management address (`network.interfaces.address`, without its prefix).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
     pub users: Vec<HostUser>,
     pub exports: Vec<NfsExport>,
     /// `host_scripts`: the user's own host steps, `<config-dir>/host/<name>.sh`, run last.
@@ -202,7 +205,15 @@ fn share(n: Node<'_>) -> Option<SambaShare> {
         Some(v) => v.node().token(Token::Name)?,
         None => {
             // Sept 2025 files named a share by its directory.
-            let base = path.rsplit('/').next().unwrap_or(&path).to_string();
+            let base = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+            if base.is_empty() || check_token(base, Token::Name).is_err() {
+                n.error(
+                    format!("a share without `name`, and its path {path:?} names none"),
+                    Some("give it a \"name\"".into()),
+                );
+                return None;
+            }
+            let base = base.to_string();
             n.legacy(
                 "a share without `name` (a Sept 2025 shape) is named after its directory",
                 format!("\"name\": {base:?}"),

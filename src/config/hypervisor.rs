@@ -280,9 +280,13 @@ fn network(n: Node<'_>, h: &mut HypervisorFile) {
     }
     if let Some(v) = o.get("interfaces") {
         if let Some(i) = v.node().object() {
-            for k in ["name", "address", "gateway"] {
+            for k in ["name", "gateway"] {
                 i.mark(k);
             }
+            h.setup.address = i
+                .get("address")
+                .and_then(|v| v.node().parsed::<super::values::Cidr>())
+                .map(|c| c.addr.to_string());
             // A string until Oct 2025, an array since.
             if let Some(v) = i.get("dns_nameservers") {
                 h.dns_nameservers = v.node().str_or_list().unwrap_or_default();

@@ -24,8 +24,26 @@ pub enum SecretRef {
 }
 
 impl SecretRef {
-    /// The value, read now on the machine Phoenix runs on.
+    /// The value, read now on the machine Phoenix runs on; an empty one is an error.
     pub fn resolve(&self) -> Result<Secret, String> {
+        let secret = self.read()?;
+        match secret.expose().trim().is_empty() {
+            true => Err(format!("the secret ({}) is empty", self.place())),
+            false => Ok(secret),
+        }
+    }
+
+    /// Where it is kept, for messages (never the value).
+    fn place(&self) -> String {
+        match self {
+            SecretRef::File(p) => format!("file {p}"),
+            SecretRef::Env(v) => format!("environment variable {v}"),
+            SecretRef::Credential(c) => format!("credential {c}"),
+            SecretRef::Inline(_) => "written in the config".into(),
+        }
+    }
+
+    fn read(&self) -> Result<Secret, String> {
         let read = |path: &std::path::Path| {
             std::fs::read_to_string(path)
                 .map(|s| Secret::new(s.trim_end_matches(['\n', '\r'])))
@@ -80,4 +98,24 @@ pub fn secret(n: Node<'_>, absent: &[&str]) -> Option<SecretRef> {
         );
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_secret_is_an_error_that_names_where_it_is_kept() {
+        let inline = SecretRef::Inline(Secret::new("  "));
+        assert!(inline.resolve().unwrap_err().contains("empty"));
+        let missing = SecretRef::Env("PHOENIX_TEST_SURELY_UNSET_VAR".into());
+        assert!(missing
+            .resolve()
+            .unwrap_err()
+            .contains("PHOENIX_TEST_SURELY_UNSET_VAR"));
+        let value = SecretRef::Inline(Secret::new("$6$salt$hash"));
+        assert_eq!(value.resolve().unwrap().expose(), "$6$salt$hash");
+        // Serialized for digests and plans: never the value.
+        assert!(!serde_json::to_string(&value).unwrap().contains("hash"));
+    }
 }

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 pub use local::LocalRunner;
 
-/// One command to run.
-#[derive(Debug, Clone)]
+/// One command to run. Its `Debug` shows stdin's length only (it may carry a secret).
+#[derive(Clone)]
 pub struct Cmd {
     pub argv: Vec<String>,
     pub stdin: Option<Vec<u8>>,
@@ -24,6 +24,22 @@ pub struct Cmd {
     pub mutating: bool,
     /// Its output holds a secret (a password hash read to compare it): never logged.
     pub secret_output: bool,
+}
+
+impl std::fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cmd")
+            .field("argv", &self.argv)
+            .field(
+                "stdin",
+                &self.stdin.as_ref().map(|s| format!("<{} bytes>", s.len())),
+            )
+            .field("env", &self.env)
+            .field("timeout", &self.timeout)
+            .field("mutating", &self.mutating)
+            .field("secret_output", &self.secret_output)
+            .finish()
+    }
 }
 
 /// The default timeout of a command that has none of its own.
@@ -82,6 +98,8 @@ impl Cmd {
         self
     }
 
+    /// An environment variable. Never a secret: over SSH and through `pct`/`lxc-attach` it is
+    /// part of the command line (secrets go on stdin).
     pub fn env(mut self, k: impl Into<String>, v: impl Into<String>) -> Cmd {
         self.env.push((k.into(), v.into()));
         self
@@ -272,7 +290,12 @@ pub trait Runner: Send + Sync {
 
     /// Runs `cmd`; a non-zero exit or a timeout is an error carrying the output tail.
     fn run(&self, cmd: &Cmd) -> Result<Output, ExecError> {
-        let out = self.output(cmd)?;
+        let mut out = self.output(cmd)?;
+        if cmd.secret_output && (out.timed_out || !out.success()) {
+            // The error keeps the output for messages: not this one's.
+            out.stdout.clear();
+            out.stderr.clear();
+        }
         if out.timed_out {
             return Err(ExecError::Timeout {
                 cmd: cmd.display(),
@@ -284,7 +307,7 @@ pub trait Runner: Send + Sync {
             return Err(ExecError::Failed {
                 cmd: cmd.display(),
                 code: out.code,
-                tail: out.tail(40),
+                tail: cmd.loggable_tail(&out, 40),
                 output: Box::new(out),
             });
         }

@@ -89,22 +89,48 @@ pub fn scrub(value: &mut Value) {
     }
 }
 
+/// Whether `key` names a secret: one of its words (snake_case or camelCase) is `password`,
+/// `passwd`, `secret`, `token`, `passphrase`, or `api`+`key`, `private`+`key`; keys naming a file
+/// or path that holds one (`hf_token_file`) are not secrets themselves.
 fn is_secret_key(key: &str) -> bool {
-    const SECRETS: &[&str] = &[
+    const WORDS: &[&str] = &[
         "password",
         "passwd",
         "secret",
-        "api_key",
-        "apikey",
+        "secrets",
         "token",
-        "private_key",
         "passphrase",
+        "apikey",
     ];
-    let k = key.to_ascii_lowercase();
-    let k = k.strip_suffix("_hash").unwrap_or(&k);
-    SECRETS
-        .iter()
-        .any(|s| k == *s || k.ends_with(&format!("_{s}")))
+    let words = words_of(key);
+    if matches!(words.last().map(String::as_str), Some("file" | "path")) {
+        return false;
+    }
+    let pair = |a: &str, b: &str| words.windows(2).any(|w| w[0] == a && w[1] == b);
+    words.iter().any(|w| WORDS.contains(&w.as_str()))
+        || pair("api", "key")
+        || pair("private", "key")
+}
+
+/// `adminPassword` and `admin_password` alike: `["admin", "password"]`.
+fn words_of(key: &str) -> Vec<String> {
+    let mut words = vec![String::new()];
+    let mut prev_lower = false;
+    for c in key.chars() {
+        if c == '_' || c == '-' || c == '.' {
+            words.push(String::new());
+        } else {
+            if c.is_ascii_uppercase() && prev_lower {
+                words.push(String::new());
+            }
+            if let Some(w) = words.last_mut() {
+                w.push(c.to_ascii_lowercase());
+            }
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+    }
+    words.retain(|w| !w.is_empty());
+    words
 }
 
 #[cfg(test)]
@@ -118,7 +144,9 @@ mod tests {
             "portainer_api": {"admin_password": "p", "api_key": "k", "url": "u"},
             "users": [{"name": "a", "password_hash": "h", "ssh_public_key": "pk"}],
             "core_paths": {"hf_token_file": "/etc/hf"},
-            "vllm": {"max_num_batched_tokens": 8192, "token": "t"}
+            "vllm": {"max_num_batched_tokens": 8192, "token": "t"},
+            "cloud": {"aws_secret_access_key": "a", "adminPassword": "b", "secrets": {"x": 1},
+                      "secret_key": "c", "private_key_path": "/k", "keyboard": "us"}
         });
         scrub(&mut v);
         assert_eq!(
@@ -127,7 +155,8 @@ mod tests {
                 "portainer_api": {"url": "u"},
                 "users": [{"name": "a", "ssh_public_key": "pk"}],
                 "core_paths": {"hf_token_file": "/etc/hf"},
-                "vllm": {"max_num_batched_tokens": 8192}
+                "vllm": {"max_num_batched_tokens": 8192},
+                "cloud": {"private_key_path": "/k", "keyboard": "us"}
             })
         );
     }

@@ -28,8 +28,9 @@ pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
     }
 }
 
+/// Phoenix's sudoers drop-in for the user (sudo skips files whose name holds a `.`).
 fn sudoers(user: &HostUser) -> String {
-    format!("/etc/sudoers.d/phoenix-{}", user.name)
+    format!("/etc/sudoers.d/phoenix-{}", user.name.replace('.', "_"))
 }
 
 fn sudo_line(user: &HostUser) -> String {
@@ -85,9 +86,20 @@ fn differs(cx: &HostCx, user: &HostUser) -> Result<Vec<Change>, StepError> {
     Ok(out)
 }
 
+/// The hash, refused when it could not be one line of `chpasswd -e`'s input.
 fn resolve(user: &HostUser, hash: &SecretRef) -> Result<Secret, StepError> {
-    hash.resolve()
-        .map_err(|e| StepError::new(format!("password_hash of {}: {e}", user.name), ""))
+    let fail = |e: String| StepError::new(format!("password_hash of {}: {e}", user.name), "");
+    let secret = hash.resolve().map_err(fail)?;
+    if secret
+        .expose()
+        .contains(|c: char| c == ':' || c.is_control())
+    {
+        return Err(fail(
+            "it holds a `:` or a control character: a crypt(3) hash (`openssl passwd -6`) has neither"
+                .into(),
+        ));
+    }
+    Ok(secret)
 }
 
 /// The hash in the node's shadow file (its output is never logged).

@@ -41,13 +41,13 @@ fn lines(exports: &[NfsExport]) -> String {
     out
 }
 
-fn merged(current: &str, exports: &[NfsExport]) -> String {
-    node::with_block(current, BLOCK, &lines(exports))
+fn merged(current: &str, exports: &[NfsExport]) -> Result<String, StepError> {
+    node::with_block(FILE, current, BLOCK, &lines(exports))
 }
 
 fn differs(cx: &HostCx, exports: &[NfsExport]) -> Result<Vec<Change>, StepError> {
     let current = node::read(cx, FILE)?.unwrap_or_default();
-    Ok(node::file_change(cx, FILE, &merged(&current, exports))?
+    Ok(node::file_change(cx, FILE, &merged(&current, exports)?)?
         .into_iter()
         .collect())
 }
@@ -57,7 +57,7 @@ fn converge(cx: &HostCx, exports: &[NfsExport]) -> Result<(), StepError> {
         node::act(cx, ["mkdir", "-p", &e.path])?;
     }
     let current = node::read(cx, FILE)?.unwrap_or_default();
-    node::write(cx, FILE, &merged(&current, exports), 0o644)?;
+    node::write(cx, FILE, &merged(&current, exports)?, 0o644)?;
     let has_exportfs = Cmd::probe(["sh", "-c", "command -v exportfs"]);
     if cx.session.runner.output(&has_exportfs)?.success() {
         node::act(cx, ["exportfs", "-ra"])?;
@@ -76,6 +76,7 @@ mod tests {
             clients: vec!["10.0.0.2".into(), "10.0.0.3".into()],
             options: vec!["rw".into(), "sync".into()],
         };
+        let merged = |c: &str, e: &[NfsExport]| merged(c, e).unwrap();
         let first = merged("/srv/theirs 10.0.0.9(ro)\n", &[e("/a")]);
         assert_eq!(
             first,
@@ -85,5 +86,10 @@ mod tests {
         assert!(again.contains("/srv/theirs 10.0.0.9(ro)\n") && again.contains("\n/b 10.0.0.2"));
         assert!(!again.contains("/a "), "{again}");
         assert_eq!(merged(&again, &[e("/b")]), again);
+        let cut = first.replace("# END phoenix nfs.exports\n", "/srv/theirs2 10.0.0.8(ro)\n");
+        assert!(
+            super::merged(&cut, &[e("/b")]).is_err(),
+            "a block without its end"
+        );
     }
 }

@@ -20,10 +20,11 @@ pub fn file_change(cx: &HostCx, path: &str, want: &str) -> Result<Option<Change>
 
 /// Writes the whole file (a temporary file renamed over it).
 pub fn write(cx: &HostCx, path: &str, data: &str, mode: u32) -> Result<(), StepError> {
-    Ok(cx
-        .session
-        .runner
-        .put_file(Path::new(path), data.as_bytes(), mode)?)
+    write_bytes(cx, path, data.as_bytes(), mode)
+}
+
+pub fn write_bytes(cx: &HostCx, path: &str, data: &[u8], mode: u32) -> Result<(), StepError> {
+    Ok(cx.session.runner.put_file(Path::new(path), data, mode)?)
 }
 
 /// Runs a command that changes the node; fails with its output when it fails.
@@ -47,8 +48,9 @@ pub fn ask<const N: usize>(cx: &HostCx, argv: [&str; N]) -> Result<Option<String
 }
 
 /// `current` with Phoenix's block `name` replaced by `body` (or, the first time, `body` appended
-/// as that block). What lies outside Phoenix's blocks stays as it is.
-pub fn with_block(current: &str, name: &str, body: &str) -> String {
+/// as that block). What lies outside Phoenix's blocks stays as it is. A block whose end line is
+/// gone is an error: what follows it cannot be told apart from the block.
+pub fn with_block(path: &str, current: &str, name: &str, body: &str) -> Result<String, StepError> {
     let begin = format!(
         "# BEGIN phoenix {name}: written by `phoenix setup`; edit the hypervisor file instead"
     );
@@ -68,8 +70,14 @@ pub fn with_block(current: &str, name: &str, body: &str) -> String {
             out.push('\n');
         }
     }
+    if inside {
+        return Err(StepError::new(
+            format!("{path} has Phoenix's line `{begin}` without its `{end}`"),
+            "put the end line back (or remove the block) by hand; Phoenix rewrites the block",
+        ));
+    }
     if !placed {
         out.push_str(&format!("{begin}\n{body}{end}\n"));
     }
-    out
+    Ok(out)
 }

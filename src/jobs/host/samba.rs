@@ -70,11 +70,8 @@ fn block(share: &SambaShare) -> String {
 
 fn share_differs(cx: &HostCx, share: &SambaShare) -> Result<Vec<Change>, StepError> {
     let current = node::read(cx, CONF)?;
-    let want = node::with_block(
-        current.as_deref().unwrap_or(""),
-        &block(share),
-        &section(share),
-    );
+    let now = current.as_deref().unwrap_or("");
+    let want = node::with_block(CONF, now, &block(share), &section(share))?;
     let mut out = Vec::new();
     if current.as_deref() != Some(want.as_str()) {
         out.push(Change::new(
@@ -96,11 +93,11 @@ fn share_differs(cx: &HostCx, share: &SambaShare) -> Result<Vec<Change>, StepErr
 fn make_share(cx: &HostCx, share: &SambaShare, samba: &Samba) -> Result<(), StepError> {
     node::act(cx, ["mkdir", "-p", &share.path])?;
     if let Some(user) = &samba.user {
-        node::act(cx, ["chown", &format!("{user}:{user}"), &share.path])?;
+        node::act(cx, ["chown", &format!("{user}:"), &share.path])?;
     }
     node::act(cx, ["chmod", "0770", &share.path])?;
     let current = node::read(cx, CONF)?.unwrap_or_default();
-    let want = node::with_block(&current, &block(share), &section(share));
+    let want = node::with_block(CONF, &current, &block(share), &section(share))?;
     node::write(cx, CONF, &want, 0o644)?;
     node::act(cx, ["systemctl", "reload-or-restart", "smbd"])
 }

@@ -3,7 +3,8 @@
 //! steps. A script that exits 100 has made a change that takes effect at the next boot: the run
 //! ends with `reboot-required` (exit 4) naming it, and the run after the node rebooted (another
 //! boot) records it and goes on; `--reboot` reboots the node at once. A run before the reboot
-//! runs nothing again.
+//! runs nothing again. The wait is kept on the node (`<name>.pending`: the script's digest and the
+//! boot it asked in), so nothing a run does elsewhere forgets it, and an edited script runs anew.
 
 use super::{node, HostCx, HostState};
 use crate::exec::Cmd;
@@ -62,6 +63,10 @@ impl Script {
     fn path(&self) -> String {
         format!("{RUN_DIR}/{}.sh", self.name)
     }
+
+    fn pending(&self) -> String {
+        format!("{MARKER_DIR}/{}.pending", self.name)
+    }
 }
 
 fn ran(cx: &HostCx, s: &Script) -> Result<bool, StepError> {
@@ -69,14 +74,15 @@ fn ran(cx: &HostCx, s: &Script) -> Result<bool, StepError> {
 }
 
 fn run(cx: &HostCx, at: &mut Attempt<'_>, s: &Script) -> Result<(), StepError> {
-    if let Some(before) = at.intent.awaiting_reboot.clone() {
+    if let Some(before) = asked_in(cx, s)? {
         if boot_identity(cx)? == before {
             return Err(waits(cx, s));
         }
-        return mark(cx, s);
+        mark(cx, s)?;
+        return node::act(cx, ["rm", "-f", &s.pending()]);
     }
     node::act(cx, ["mkdir", "-p", RUN_DIR, MARKER_DIR])?;
-    node::write(cx, &s.path(), &String::from_utf8_lossy(&s.body), 0o700)?;
+    node::write_bytes(cx, &s.path(), &s.body, 0o700)?;
     let cmd = Cmd::act([s.path()])
         .env("PHOENIX_MODE", "apply")
         .timeout(cx.step_timeout);
@@ -85,6 +91,8 @@ fn run(cx: &HostCx, at: &mut Attempt<'_>, s: &Script) -> Result<(), StepError> {
         Some(0) => mark(cx, s),
         Some(NEEDS_REBOOT) => {
             let boot = boot_identity(cx)?;
+            node::write(cx, &s.pending(), &format!("{} {boot}\n", s.digest), 0o600)?;
+            // For the engine: no back-off before the run after the reboot.
             at.save(|i| i.awaiting_reboot = Some(boot))?;
             if cx.reboot {
                 reboot(cx);
@@ -96,6 +104,15 @@ fn run(cx: &HostCx, at: &mut Attempt<'_>, s: &Script) -> Result<(), StepError> {
             out.tail(20),
         )),
     }
+}
+
+/// The boot in which this version of the script asked for a reboot, if it did.
+fn asked_in(cx: &HostCx, s: &Script) -> Result<Option<String>, StepError> {
+    let pending = node::read(cx, &s.pending())?.unwrap_or_default();
+    Ok(match pending.trim().split_once(' ') {
+        Some((digest, boot)) if digest == s.digest => Some(boot.to_string()),
+        _ => None,
+    })
 }
 
 fn waits(cx: &HostCx, s: &Script) -> StepError {

@@ -62,19 +62,23 @@ fn set_timezone(cx: &HostCx, tz: &str) -> Result<(), StepError> {
 
 const HOSTS: &str = "/etc/hosts";
 
-fn hosts_with(cx: &HostCx, current: &str, name: &str) -> String {
-    let line = match &cx.session.fleet.hypervisor.domain_name {
-        Some(d) => format!("127.0.1.1\t{name}.{d} {name}\n"),
-        None => format!("127.0.1.1\t{name}\n"),
+/// `/etc/hosts` with the node's name on its management address (`network.interfaces.address`,
+/// as Proxmox wants it), else on 127.0.1.1 as Debian's installer writes it.
+fn hosts_with(cx: &HostCx, current: &str, name: &str) -> Result<String, StepError> {
+    let h = &cx.session.fleet.hypervisor;
+    let ip = h.setup.address.as_deref().unwrap_or("127.0.1.1");
+    let line = match &h.domain_name {
+        Some(d) => format!("{ip}\t{name}.{d} {name}\n"),
+        None => format!("{ip}\t{name}\n"),
     };
-    node::with_block(current, "hostname", &line)
+    node::with_block(HOSTS, current, "hostname", &line)
 }
 
 fn hostname_differs(cx: &HostCx, name: &str) -> Result<Vec<Change>, StepError> {
     let file = node::read(cx, "/etc/hostname")?.map(|s| s.trim().to_string());
     let live = node::ask(cx, ["hostname"])?;
     let hosts = node::read(cx, HOSTS)?;
-    let want_hosts = hosts_with(cx, hosts.as_deref().unwrap_or(""), name);
+    let want_hosts = hosts_with(cx, hosts.as_deref().unwrap_or(""), name)?;
     let mut out = Vec::new();
     if file.as_deref() != Some(name) {
         out.push(Change::new("/etc/hostname", file, Some(name.into())));
@@ -91,6 +95,6 @@ fn hostname_differs(cx: &HostCx, name: &str) -> Result<Vec<Change>, StepError> {
 fn set_hostname(cx: &HostCx, name: &str) -> Result<(), StepError> {
     node::write(cx, "/etc/hostname", &format!("{name}\n"), 0o644)?;
     let hosts = node::read(cx, HOSTS)?.unwrap_or_default();
-    node::write(cx, HOSTS, &hosts_with(cx, &hosts, name), 0o644)?;
+    node::write(cx, HOSTS, &hosts_with(cx, &hosts, name)?, 0o644)?;
     node::act(cx, ["hostname", name])
 }

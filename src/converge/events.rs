@@ -92,6 +92,23 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The summary of a run of `session` that began at `started`, with its commands counted.
+    pub fn finished(
+        guests: Vec<GuestSummary>,
+        session: &crate::session::Session,
+        started: std::time::Instant,
+    ) -> Summary {
+        let (commands, mutating, cmd_time) = session.runner.stats().snapshot();
+        Summary {
+            guests,
+            cancelled: session.cancelled(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            commands,
+            mutating_commands: mutating,
+            command_ms: cmd_time.as_millis() as u64,
+        }
+    }
+
     pub fn ok(&self) -> bool {
         self.guests.iter().all(|g| g.outcome.ok())
     }

@@ -32,21 +32,6 @@ pub struct RunRequest {
     pub clone_jobs: Option<usize>,
 }
 
-impl RunRequest {
-    /// The whole pipeline of `ids` with the defaults.
-    pub fn new(ids: Vec<GuestId>) -> RunRequest {
-        RunRequest {
-            ids,
-            until: None,
-            dry_run: false,
-            fail_fast: false,
-            step_timeout: Duration::from_secs(1800),
-            jobs: None,
-            clone_jobs: None,
-        }
-    }
-}
-
 pub fn run(opts: &Options, req: &RunRequest) -> Result<(Summary, Status)> {
     crate::logging::init(&opts.log_dir, opts.verbose);
     let fleet = load::checked(opts)?;

@@ -41,7 +41,7 @@ pub fn setup(opts: &Options, req: &SetupRequest) -> Result<(Summary, Status)> {
     crate::exec::set_current_guest(Some("host".into()));
     let started = std::time::Instant::now();
     let guest = converge::converge(&job, &session, None, &mut reporter)?;
-    let summary = summary(&session, guest, started);
+    let summary = Summary::finished(vec![guest], &session, started);
     reporter.event(&Event::RunFinished {
         summary: summary.clone(),
     });
@@ -85,20 +85,4 @@ fn node_name(opts: &Options, session: &Session) -> Result<String> {
         .run(&Cmd::probe(["hostname", "-s"]))
         .map_err(|e| Error::usage(format!("cannot ask the node its name: {e}")))?;
     Ok(out.stdout_str().trim().to_string())
-}
-
-fn summary(
-    session: &Session,
-    guest: converge::GuestSummary,
-    started: std::time::Instant,
-) -> Summary {
-    let (commands, mutating, cmd_time) = session.runner.stats().snapshot();
-    Summary {
-        guests: vec![guest],
-        cancelled: session.cancelled(),
-        duration_ms: started.elapsed().as_millis() as u64,
-        commands,
-        mutating_commands: mutating,
-        command_ms: cmd_time.as_millis() as u64,
-    }
 }

@@ -232,18 +232,11 @@ impl Fleet {
         if let Some(e) = self.engine_error {
             return Err(e);
         }
-        let (commands, mutating, cmd_time) = self.session.runner.stats().snapshot();
-        let summary = Summary {
-            guests: order
-                .iter()
-                .filter_map(|id| self.finished.remove(id))
-                .collect(),
-            cancelled: self.session.cancelled(),
-            duration_ms: started.elapsed().as_millis() as u64,
-            commands,
-            mutating_commands: mutating,
-            command_ms: cmd_time.as_millis() as u64,
-        };
+        let guests = order
+            .iter()
+            .filter_map(|id| self.finished.remove(id))
+            .collect();
+        let summary = Summary::finished(guests, &self.session, started);
         self.reporter.event(&Event::RunFinished {
             summary: summary.clone(),
         });

@@ -250,19 +250,26 @@ pub fn run(
     digest: &str,
 ) -> Result<(), StepError> {
     if run_once::pending(at, digest).is_none() {
-        let config = serde_json::to_vec_pretty(&script.config).unwrap_or_default();
-        cx.exec.push(&config, &script.config_path(), 0o600)?;
-        if !script.staged.is_empty() {
-            // systemd empties /tmp early in a boot: stage there once the boot is over.
-            cx.exec
-                .exec(&Cmd::probe(["/bin/sh", "-c", BOOT_SETTLED]).timeout(BOOT_WAIT))?;
-        }
-        for f in &script.staged {
-            cx.exec.push(&f.data, &f.path, f.mode)?;
-        }
-        cx.exec.push(&script.body, &script.path(), 0o700)?;
+        push(cx, script)?;
     }
     run_once::run(cx, at, script, digest)
+}
+
+/// Puts the script in the guest, with the config it reads and what it expects beside it.
+fn push(cx: &CtCx, script: &Script) -> Result<(), StepError> {
+    // Serializing a JSON value cannot fail.
+    let config = serde_json::to_vec_pretty(&script.config).unwrap_or_default();
+    cx.exec.push(&config, &script.config_path(), 0o600)?;
+    if !script.staged.is_empty() {
+        // systemd empties /tmp early in a boot: stage there once the boot is over.
+        cx.exec
+            .exec(&Cmd::probe(["/bin/sh", "-c", BOOT_SETTLED]).timeout(BOOT_WAIT))?;
+    }
+    for f in &script.staged {
+        cx.exec.push(&f.data, &f.path, f.mode)?;
+    }
+    cx.exec.push(&script.body, &script.path(), 0o700)?;
+    Ok(())
 }
 
 /// `phoenix adopt`: asks the script's `--check` mode whether its effect is in place (changing
@@ -272,9 +279,7 @@ pub fn confirm(cx: &CtCx, script: &Script, digest: &str) -> Result<bool, StepErr
     if cx.backend().state(cx.id())? != Some(crate::backend::RunState::Running) {
         return Err(StepError::new("the guest is not running", ""));
     }
-    let config = serde_json::to_vec_pretty(&script.config).unwrap_or_default();
-    cx.exec.push(&config, &script.config_path(), 0o600)?;
-    cx.exec.push(&script.body, &script.path(), 0o700)?;
+    push(cx, script)?;
     let path = script.path();
     let mut argv = vec![path.as_str(), "--check"];
     argv.extend(script.args.iter().map(String::as_str));

@@ -227,7 +227,7 @@ pub enum Command {
     /// exports, firewall), as the resumable job `host/<node>`
     #[command(
         long_flag = "setup-hypervisor",
-        after_help = "Local, or over SSH with --host. Each step reads the node and changes only what differs; a\nsecond run changes nothing. `phoenix state show host` shows it, `phoenix state reset host`\nredoes it. Upstream's `phoenix --setup-hypervisor` runs this too.\n\nExamples:\n  phoenix setup --dry-run          # what would change\n  phoenix setup --host root@pve1\n  phoenix state show host\n\nExit codes: 0 converged, 1 a step failed (the next run resumes there), 2 usage or config error, 3 state store locked."
+        after_help = "Local, or over SSH with --host. Each step reads the node and changes only what differs; a\nsecond run changes nothing. `phoenix state show host` shows it, `phoenix state reset host`\nredoes it. Upstream's `phoenix --setup-hypervisor` runs this too.\n\nExamples:\n  phoenix setup --dry-run          # what would change\n  phoenix setup --host root@pve1\n  phoenix state show host\n\nExit codes: 0 converged, 1 a step failed (the next run resumes there), 2 usage or config error, 3 state store locked, 4 the node must reboot (the next run after it goes on)."
     )]
     Setup(SetupArgs),
     /// Upstream verbs Phoenix does differently: each says what to use instead
@@ -321,6 +321,9 @@ pub struct PlanArgs {
     /// Plan `phoenix setup`: what it would change on the node
     #[arg(long)]
     pub setup: bool,
+    /// With --setup: also list what `phoenix setup --allow-destructive` would destroy
+    #[arg(long, requires = "setup")]
+    pub allow_destructive: bool,
     /// Exit 0 when nothing would change, 2 when changes are pending, 1 on any error
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -440,6 +443,11 @@ pub struct SetupArgs {
     /// Time limit of one step (host scripts included), in seconds
     #[arg(long, default_value_t = 1800, value_name = "SECS")]
     pub step_timeout: u64,
+    /// Also do what destroys data: wipe the disks of a new ZFS pool, remove storages Phoenix did
+    /// not create, move a hand-written interface (`phoenix plan --setup --allow-destructive`
+    /// lists them)
+    #[arg(long)]
+    pub allow_destructive: bool,
     /// Upstream's flag: refused, with what to do instead
     #[arg(long, hide = true)]
     pub wipe_disks: bool,

@@ -559,7 +559,7 @@ fn upstream_verbs_say_what_to_do_instead() {
         .args(["setup", "--wipe-disks"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("never wipes a disk"));
+        .stderr(predicate::str::contains("--allow-destructive"));
     phoenix()
         .args(["swarm", "init"])
         .assert()

@@ -75,8 +75,9 @@ fn sept_2025_hypervisor_with_embedded_vms_and_old_shapes() {
     let fleet = ok(dir.path());
     let h = &fleet.hypervisor;
     assert_eq!(h.dns_nameservers, vec!["8.8.8.8", "1.1.1.1"]);
-    assert_eq!(h.zfs_arc_max_gb, Some(32));
-    assert_eq!(h.dataset_properties["fast/iso"]["recordsize"], "1M");
+    assert_eq!(h.setup.zfs.arc_max_gb, Some(32));
+    assert_eq!(h.setup.zfs.datasets[0].full_name(), "fast/iso");
+    assert_eq!(h.setup.zfs.datasets[0].properties["recordsize"], "1M");
     assert_eq!(h.proxmox_storage_ids["fastdata_iso"], "fastData-iso");
     assert_eq!(
         h.firewall.as_ref().unwrap().default_input_policy.as_deref(),
@@ -132,7 +133,7 @@ fn current_shapes_with_strings_properties_and_top_level_firewall() {
     ]);
     let fleet = ok(dir.path());
     assert_eq!(
-        fleet.hypervisor.dataset_properties["p/d"]["compression"],
+        fleet.hypervisor.setup.zfs.datasets[0].properties["compression"],
         "lz4"
     );
     assert_eq!(

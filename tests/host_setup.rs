@@ -68,6 +68,33 @@ impl<'l> Host<'l> {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Installs the stand-in node's tools (`fixtures/pve`) in the host, its `/etc/pve` made as a
+    /// fresh Proxmox VE node has it (`fixtures/pve/node host /`).
+    fn install_pve_tools(&self) {
+        let fixtures = lab::repo().join("fixtures");
+        let tar = format!(
+            "tar -C {} --exclude __pycache__ -cf - pve",
+            fixtures.display()
+        );
+        self.pipe(&tar, "tar -C /usr/local/lib -xf -");
+        let out = self
+            .lab
+            .attach(self.id, &["/usr/local/lib/pve/node", "host", "/"]);
+        assert!(out.status.success(), "{}", lab::text(&out));
+    }
+
+    /// Runs `inside` (a shell command, in the host) with what `outside` (one here) prints as its
+    /// input.
+    fn pipe(&self, outside: &str, inside: &str) {
+        let line = format!(
+            "{outside} | lxc-attach -P {} -n {} --clear-env -- sh -c '{inside}'",
+            self.lab.lxc_path().display(),
+            self.lab.arg(self.id)
+        );
+        let out = Command::new("sh").arg("-c").arg(line).output().unwrap();
+        assert!(out.status.success(), "{}", lab::text(&out));
+    }
+
     fn write_config(&self, hypervisor: &Value) {
         let dir = self.lab.path("hostcfg");
         std::fs::create_dir_all(&dir).unwrap();
@@ -117,6 +144,7 @@ fn changed_steps(run: &lab::run::Run) -> Vec<String> {
 fn setup_converges_the_host_then_changes_nothing_and_puts_drift_back() {
     let Some(lab) = Lab::new() else { return };
     let host = Host::start(&lab);
+    host.install_pve_tools();
     let user_key = keygen(&lab.path("ops_key"));
     let user_public = std::fs::read_to_string(user_key.with_extension("pub")).unwrap();
     host.sh("printf '/srv/theirs 10.0.0.9(ro)\\n' > /etc/exports");
@@ -331,20 +359,40 @@ fn setup_converges_the_host_then_changes_nothing_and_puts_drift_back() {
 fn setup_killed_at_each_step_resumes_there() {
     let Some(lab) = Lab::new() else { return };
     let host = Host::start(&lab);
+    host.install_pve_tools();
+    make_apt_repo(&host);
+    let dir = lab.path("hostcfg/host");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("renew.sh"), "#!/bin/sh\nexit 0\n").unwrap();
     host.write_config(&json!({
         "timezone": "Europe/Berlin",
-        "network": {"hostname": "pve-killed"},
+        "apt": {"sources": [{"name": "lab", "uris": "file:/srv/repo", "suites": "./", "trusted": true}],
+                "packages": ["phoenix-lab-tool"]},
+        "network": {"hostname": "pve-killed",
+                    "interfaces": {"name": "vmbr7", "address": "10.254.253.1/24", "bridge_ports": "none"}},
         "users": [{"username": "ops", "sudo_access": false}],
         "nfs": {"exports": [{"path": "/srv/exports/a", "clients": ["10.254.0.0/16"], "options": ["ro"]}]},
-        "firewall": {"enabled": true, "global_firewall_rules": []}
+        "storages": [{"id": "scratch", "type": "dir", "path": "/srv/pve/scratch", "content": "images"}],
+        "firewall": {"enabled": true, "global_firewall_rules": []},
+        "apparmor": {"tunables": {"home": ["@{HOMEDIRS}+=/srv/home/"]}},
+        "certificate_renewal": {"script": "renew"}
     }));
-    for step in [
+    let steps = [
         "timezone",
         "hostname",
+        "apt_sources",
+        "apt_packages",
+        "network",
         "user:ops",
+        "pve_user:ops",
         "nfs_exports",
+        "storage:scratch",
+        "storages_unlisted",
         "firewall",
-    ] {
+        "apparmor",
+        "cert_renewal",
+    ];
+    for step in steps {
         // The step an earlier run was killed in starts again first; this run dies in the next.
         let mut live = lab::live::LiveRun::of(host.command(&["--output", "json", "setup"]));
         while let Some((_, started)) = live.next_step() {
@@ -373,16 +421,11 @@ fn setup_killed_at_each_step_resumes_there() {
                 .unwrap_or("")
         })
         .collect();
+    assert_eq!(succeeded, steps, "each step done once: {state:#}");
     assert_eq!(
-        succeeded,
-        [
-            "timezone",
-            "hostname",
-            "user:ops",
-            "nfs_exports",
-            "firewall"
-        ],
-        "each step done once: {state:#}"
+        host.sh("grep -c '^dir: scratch' /etc/pve/storage.cfg"),
+        "1\n",
+        "added once"
     );
     assert_eq!(host.sh("hostname"), "pve-killed\n");
     assert_eq!(host.sh("id -un ops"), "ops\n");
@@ -467,4 +510,170 @@ fn restart(lab: &Lab, host: &Host<'_>, how: Restart) {
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
+}
+
+/// A local apt repository in the host (`file:/srv/repo`, flat, trusted) with one package,
+/// `phoenix-lab-tool`, in place of Debian's sources (tests reach no mirror), and an enterprise
+/// source as a Proxmox VE node has it.
+fn make_apt_repo(host: &Host<'_>) {
+    let out = host.sh(concat!(
+        "set -e; d=/srv/build/phoenix-lab-tool; mkdir -p $d/DEBIAN $d/usr/bin /srv/repo; ",
+        "printf 'Package: phoenix-lab-tool\\nVersion: 1.0\\nArchitecture: all\\nMaintainer: lab <lab@example.invalid>\\nDescription: a package of the test repository\\n' > $d/DEBIAN/control; ",
+        "printf '#!/bin/sh\\necho lab-tool\\n' > $d/usr/bin/phoenix-lab-tool; chmod 755 $d/usr/bin/phoenix-lab-tool; ",
+        "dpkg-deb --build $d /srv/repo/phoenix-lab-tool_1.0_all.deb >/dev/null; cd /srv/repo; f=phoenix-lab-tool_1.0_all.deb; ",
+        "{ dpkg-deb -f $f; echo \"Filename: ./$f\"; echo \"Size: $(stat -c %s $f)\"; echo \"SHA256: $(sha256sum $f | cut -d' ' -f1)\"; echo; } > Packages; ",
+        ": > /etc/apt/sources.list; ",
+        "printf 'Types: deb\\nURIs: https://enterprise.proxmox.com/debian/pve\\nSuites: trixie\\nComponents: pve-enterprise\\nSigned-By: /usr/share/keyrings/proxmox-archive-keyring.gpg\\n' > /etc/apt/sources.list.d/pve-enterprise.sources; ",
+        "echo ok"
+    ));
+    assert_eq!(out, "ok\n");
+}
+
+/// The rest of the node: apt, the management bridge, the Proxmox user, storages (one of the
+/// file's, upstream's NFS storage of an export, one Phoenix did not create), AppArmor tunables,
+/// certificate renewal, and the NVIDIA driver, whose reboot is a state of the run.
+#[test]
+fn setup_converges_apt_network_proxmox_storage_and_the_driver() {
+    let Some(lab) = Lab::new() else { return };
+    let host = Host::start(&lab);
+    host.install_pve_tools();
+    make_apt_repo(&host);
+    let pvesm = |args: &str| host.sh(&format!("pvesm {args} 2>&1"));
+    pvesm("add dir old-backups --path /srv/old-backups --content backup");
+    host.sh("mkdir -p /srv/nvidia");
+    let runfile = "/srv/nvidia/NVIDIA-Linux-x86_64-580.76.05.run";
+    let standin = lab::repo().join("fixtures/host/nvidia_runfile_standin.run");
+    host.pipe(
+        &format!("cat {}", standin.display()),
+        &format!("cat > {runfile}"),
+    );
+    let dir = lab.path("hostcfg/host");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("renew.sh"),
+        "#!/bin/sh\necho renewed >> /var/log/renewals\n",
+    )
+    .unwrap();
+    let me = lab.ip_of(host.id);
+    let mut config = json!({
+        "network": {"nfs_server": me,
+                    "interfaces": {"name": "vmbr7", "address": "10.254.253.1/24", "bridge_ports": "none"}},
+        "users": [{"username": "ops", "sudo_access": true}],
+        "apt": {"sources": [{"name": "lab", "uris": "file:/srv/repo", "suites": "./", "trusted": true}],
+                "disable": ["pve-enterprise"], "packages": ["phoenix-lab-tool"]},
+        "nfs": {"exports": [{"path": "/srv/exports/models", "clients": [format!("{me}/32")], "options": ["rw", "sync"]}]},
+        "storages": [{"id": "scratch", "type": "dir", "path": "/srv/pve/scratch", "content": ["images", "rootdir"]}],
+        "apparmor": {"tunables": {"home": ["@{HOMEDIRS}+=/srv/home/"]}},
+        "certificate_renewal": {"script": "renew"},
+        "nvidia_driver": {"install": true, "version": "580.76.05", "runfile_url": runfile}
+    });
+    host.write_config(&config);
+    let plan = host.setup(&["plan", "--setup"]);
+    let planned = String::from_utf8_lossy(&plan.stdout).into_owned();
+    assert!(planned.contains("host storage:scratch"), "{planned}");
+    assert!(
+        !planned.contains("old-backups"),
+        "kept without --allow-destructive: {planned}"
+    );
+
+    let first = host.setup(&["setup"]);
+    assert_eq!(first.status.code(), Some(4), "{}", lab::text(&first));
+    let said = lab::text(&first);
+    assert!(
+        said.contains("reboot required: the NVIDIA driver 580.76.05"),
+        "{said}"
+    );
+    let cfg = host.sh("cat /etc/pve/storage.cfg");
+    assert!(
+        cfg.contains("dir: scratch\n\tpath /srv/pve/scratch\n"),
+        "{cfg}"
+    );
+    assert!(cfg.contains("nfs: nfs-models\n"), "{cfg}");
+    assert!(
+        cfg.contains("dir: old-backups\n"),
+        "not Phoenix's, kept: {cfg}"
+    );
+    let users = host.sh("pveum user list --output-format json");
+    assert!(users.contains("\"ops@pam\""), "{users}");
+    let acl = host.sh("pveum acl list --output-format json");
+    assert!(
+        acl.contains("\"Administrator\"") && acl.contains("\"ops@pam\""),
+        "{acl}"
+    );
+    assert_eq!(host.sh("phoenix-lab-tool"), "lab-tool\n");
+    let enterprise = host.sh("cat /etc/apt/sources.list.d/pve-enterprise.sources");
+    assert!(enterprise.ends_with("Enabled: no\n"), "{enterprise}");
+    let bridge = host.sh("ip -o -4 addr show dev vmbr7");
+    assert!(bridge.contains("inet 10.254.253.1/24"), "{bridge}");
+    let tunables = host.sh("cat /etc/apparmor.d/tunables/home");
+    assert!(
+        tunables.contains("\n@{HOMEDIRS}+=/srv/home/\n"),
+        "{tunables}"
+    );
+    assert_eq!(
+        host.sh("systemctl is-enabled phoenix-cert-renewal.timer"),
+        "enabled\n"
+    );
+    assert_eq!(host.sh("cat /var/lib/nvidia-standin/runs"), "580.76.05\n");
+
+    let before_reboot = host.setup(&["setup"]);
+    assert_eq!(
+        before_reboot.status.code(),
+        Some(4),
+        "{}",
+        lab::text(&before_reboot)
+    );
+    assert_eq!(
+        host.sh("cat /var/lib/nvidia-standin/runs"),
+        "580.76.05\n",
+        "not run again"
+    );
+    restart(&lab, &host, Restart::ByHand);
+    let after = host.setup_json();
+    after.expect(&lab, 0, &[]);
+    assert_eq!(changed_steps(&after), ["gpu_init"], "{after}");
+    assert_eq!(
+        host.sh("nvidia-smi --query-gpu=driver_version --format=csv,noheader"),
+        "580.76.05\n"
+    );
+    assert_eq!(
+        host.sh("systemctl is-enabled nvidia-gpu-init.service"),
+        "enabled\n"
+    );
+    let again = host.setup_json();
+    assert_eq!(
+        again.summary.guests[0].outcome,
+        Outcome::Unchanged,
+        "{:?} {again}",
+        changed_steps(&again)
+    );
+
+    // What destroys data is listed first, and done only when asked.
+    let plan = host.setup(&["plan", "--setup", "--allow-destructive"]);
+    let planned = String::from_utf8_lossy(&plan.stdout).into_owned();
+    assert!(
+        planned.contains("storages_unlisted: storage old-backups"),
+        "{planned}"
+    );
+    config["storages"] = json!([]);
+    host.write_config(&config);
+    let dropped = host.setup_json();
+    assert_eq!(changed_steps(&dropped), ["storages_unlisted"], "{dropped}");
+    let cfg = host.sh("cat /etc/pve/storage.cfg");
+    assert!(
+        !cfg.contains("scratch") && cfg.contains("old-backups"),
+        "Phoenix's went: {cfg}"
+    );
+    let destructive = host.setup(&["--output", "json", "setup", "--allow-destructive"]);
+    let destructive = lab::run::Run::parse(&destructive);
+    assert_eq!(
+        changed_steps(&destructive),
+        ["storages_unlisted"],
+        "{destructive}"
+    );
+    let cfg = host.sh("cat /etc/pve/storage.cfg");
+    assert!(
+        !cfg.contains("old-backups") && cfg.contains("dir: local\n"),
+        "{cfg}"
+    );
 }

@@ -7,7 +7,7 @@ use phoenix::{Error, Result};
 pub fn run(opts: &Options, a: &PlanArgs) -> Result<Status> {
     let ids = if a.all { Vec::new() } else { a.ids.clone() };
     let planned = match a.setup {
-        true => ops::plan::host(opts),
+        true => ops::plan::host(opts, a.allow_destructive),
         false => ops::plan::run(opts, &ids),
     };
     let plan = match planned {

@@ -7,14 +7,15 @@ use phoenix::{Error, Result};
 pub fn run(opts: &Options, a: &SetupArgs) -> Result<Status> {
     if a.wipe_disks {
         return Err(Error::usage(
-            "`phoenix setup` does not manage disks or ZFS pools yet, and never wipes a disk it \
-             was not asked to by name: create the pools by hand (`zpool create`), then run \
-             `phoenix setup` without --wipe-disks",
+            "--wipe-disks is upstream's flag, and Phoenix never wipes every disk it is given: \
+             `phoenix plan --setup --allow-destructive` lists what would be wiped or removed, \
+             then `phoenix setup --allow-destructive` does it",
         ));
     }
     let req = SetupRequest {
         dry_run: a.dry_run,
         reboot: a.reboot,
+        allow_destructive: a.allow_destructive,
         step_timeout: std::time::Duration::from_secs(a.step_timeout),
     };
     Ok(setup::setup(opts, &req)?.1)

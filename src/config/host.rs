@@ -24,6 +24,22 @@ pub struct HostSetup {
     pub samba: Option<Samba>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsServer>,
+    /// `network.nfs_server`: with it, each export is also a Proxmox NFS storage (upstream's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nfs_server: Option<String>,
+    pub zfs: super::host_storage::Zfs,
+    /// Every storage of `storage.cfg` the file asks for, by id.
+    pub storages: Vec<super::host_storage::PveStorage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apt: Option<super::host_system::Apt>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface: Option<super::host_system::Interface>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nvidia: Option<super::host_system::NvidiaDriver>,
+    /// `apparmor.tunables`: lines of Phoenix's block in `/etc/apparmor.d/tunables/<name>`.
+    pub apparmor_tunables: std::collections::BTreeMap<String, Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_renewal: Option<super::host_system::CertRenewal>,
 }
 
 /// `samba`: the login that owns the shares, its Samba password (by reference), the shares.
@@ -61,6 +77,17 @@ pub struct HostUser {
     pub ssh_keys: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<SecretRef>,
+    /// `proxmox`: the user's `<name>@pam` and its ACL (upstream gave `Administrator` on `/`,
+    /// the default); `false` for none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxmox: Option<PveAcl>,
+}
+
+/// A role on a path of Proxmox's permission tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PveAcl {
+    pub role: String,
+    pub path: String,
 }
 
 /// One line of `/etc/exports`: `path client(options) ...`.
@@ -100,13 +127,39 @@ fn user(n: Node<'_>) -> Option<HostUser> {
     let password_hash = o
         .get("password_hash")
         .and_then(|v| super::secret::secret(v.node(), &["", "NOT_SET"]));
+    let proxmox = match o.get("proxmox") {
+        None => Some(PveAcl {
+            role: "Administrator".into(),
+            path: "/".into(),
+        }),
+        Some(v) => pve_acl(v.node()),
+    };
     o.finish();
     Some(HostUser {
         name,
         sudo,
         ssh_keys,
         password_hash,
+        proxmox,
     })
+}
+
+/// `false`, or `{"role": "PVEAuditor", "path": "/"}`.
+fn pve_acl(n: Node<'_>) -> Option<PveAcl> {
+    if n.value.as_bool() == Some(false) {
+        return None;
+    }
+    let o = n.object()?;
+    let role = o
+        .get("role")
+        .and_then(|v| v.node().token(Token::Name))
+        .unwrap_or_else(|| "Administrator".into());
+    let path = o
+        .get("path")
+        .and_then(|v| v.node().token(Token::Path))
+        .unwrap_or_else(|| "/".into());
+    o.finish();
+    Some(PveAcl { role, path })
 }
 
 /// `ssh_public_key` (one key, possibly empty, as upstream wrote it) and `ssh_public_keys`.

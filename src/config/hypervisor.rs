@@ -4,6 +4,7 @@
 
 use super::common::{self, FirewallRule};
 use super::decode::Node;
+use super::host_storage::{self, PveStorage};
 use super::values::{Secret, Token};
 use super::vm::{self, Vm, VmDefaults};
 use serde::Serialize;
@@ -57,10 +58,6 @@ pub struct HypervisorFile {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vm_config_file: Option<String>,
     pub dns_nameservers: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub zfs_arc_max_gb: Option<u64>,
-    /// `zfs.datasets[].properties`, normalised to a map whatever the file's shape.
-    pub dataset_properties: BTreeMap<String, BTreeMap<String, String>>,
     pub proxmox_storage_ids: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub firewall: Option<HostFirewall>,
@@ -89,7 +86,6 @@ const HOST_SECTIONS: &[&str] = &[
     "docker",
     "proxmox_defaults",
     "tests",
-    "nvidia_driver",
     "behavior",
     "step_ca",
     "shared_zfs_volumes",
@@ -148,11 +144,20 @@ pub fn decode(root: Node<'_>) -> HypervisorFile {
     if let Some(v) = o.get("dns_server") {
         h.setup.dns = super::host::dns_server(v.node());
     }
+    if let Some(v) = o.get("apt") {
+        h.setup.apt = super::host_system::apt(v.node());
+    }
+    if let Some(v) = o.get("nvidia_driver") {
+        h.setup.nvidia = super::host_system::nvidia(v.node());
+    }
+    if let Some(v) = o.get("apparmor") {
+        h.setup.apparmor_tunables = super::host_system::apparmor(v.node());
+    }
+    if let Some(v) = o.get("certificate_renewal") {
+        h.setup.cert_renewal = super::host_system::cert_renewal(v.node());
+    }
     if let Some(v) = o.get("network") {
         network(v.node(), &mut h);
-    }
-    if let Some(v) = o.get("zfs") {
-        zfs(v.node(), &mut h);
     }
     if let Some(v) = o.get("proxmox_storage_ids") {
         if let Some(ids) = v.node().object() {
@@ -164,6 +169,21 @@ pub fn decode(root: Node<'_>) -> HypervisorFile {
             }
         }
     }
+    let mut storages = Vec::new();
+    if let Some(v) = o.get("zfs") {
+        h.setup.zfs = host_storage::zfs(v.node(), &h.proxmox_storage_ids, &mut storages);
+    }
+    if let Some(server) = &h.setup.nfs_server {
+        storages.extend(host_storage::nfs_storages(
+            server,
+            &h.setup.exports,
+            root.file,
+        ));
+    }
+    if let Some(v) = o.get("storages") {
+        storages.extend(host_storage::storages(v.node()));
+    }
+    h.setup.storages = unique_storages(root, storages);
     // The host firewall moved from `shared_volumes.firewall` to top-level `firewall` (Nov 2025).
     if let Some(v) = o.get("shared_volumes") {
         if let Some(sv) = v.node().object() {
@@ -262,8 +282,10 @@ fn network(n: Node<'_>, h: &mut HypervisorFile) {
     h.setup.hostname = o
         .get("hostname")
         .and_then(|v| v.node().token(Token::Hostname));
+    h.setup.nfs_server = o
+        .get("nfs_server")
+        .and_then(|v| v.node().token(Token::Hostname));
     for k in [
-        "nfs_server",
         "portainer_server_ip",
         "portainer_server_port",
         "portainer_agent_port",
@@ -280,13 +302,23 @@ fn network(n: Node<'_>, h: &mut HypervisorFile) {
     }
     if let Some(v) = o.get("interfaces") {
         if let Some(i) = v.node().object() {
-            for k in ["name", "gateway"] {
-                i.mark(k);
-            }
-            h.setup.address = i
+            let name = i.get("name").and_then(|v| v.node().token(Token::Name));
+            let gateway = i
+                .get("gateway")
+                .and_then(|v| {
+                    let node = v.node();
+                    let g = node.str()?.parse::<std::net::Ipv4Addr>();
+                    g.map_err(|e| node.error(format!("gateway: {e}"), None))
+                        .ok()
+                })
+                .map(|g| g.to_string());
+            let bridge_ports = i
+                .get("bridge_ports")
+                .and_then(|v| v.node().token(Token::Options));
+            let cidr = i
                 .get("address")
-                .and_then(|v| v.node().parsed::<super::values::Cidr>())
-                .map(|c| c.addr.to_string());
+                .and_then(|v| v.node().parsed::<super::values::Cidr>());
+            h.setup.address = cidr.as_ref().map(|c| c.addr.to_string());
             // A string until Oct 2025, an array since.
             if let Some(v) = i.get("dns_nameservers") {
                 h.dns_nameservers = v.node().str_or_list().unwrap_or_default();
@@ -300,86 +332,35 @@ fn network(n: Node<'_>, h: &mut HypervisorFile) {
                     );
                 }
             }
+            if let (Some(name), Some(c)) = (name, cidr) {
+                h.setup.interface = Some(super::host_system::Interface {
+                    name,
+                    address: format!("{}/{}", c.addr, c.prefix),
+                    gateway,
+                    bridge_ports,
+                    dns_nameservers: h.dns_nameservers.clone(),
+                });
+            }
             i.finish();
         }
     }
     o.finish();
 }
 
-fn zfs(n: Node<'_>, h: &mut HypervisorFile) {
-    let Some(o) = n.object() else { return };
-    o.mark("pools");
-    o.mark("settings");
-    h.zfs_arc_max_gb = o.opt_uint("arc_max_gb", 0, 1 << 20);
-    if let Some(v) = o.get("arc_max") {
-        // Sept 2025: a string like "32G".
-        let node = v.node();
-        if let Some(s) = node.str() {
-            match s.trim_end_matches(['G', 'g']).parse::<u64>() {
-                Ok(gb) => {
-                    node.legacy(
-                        "`arc_max` as a string is a Sept 2025 shape",
-                        format!("\"arc_max_gb\": {gb}"),
-                    );
-                    h.zfs_arc_max_gb = h.zfs_arc_max_gb.or(Some(gb));
-                }
-                Err(_) => node.error(
-                    format!("arc_max {s:?} is not a size in GiB like \"32G\""),
-                    Some("use arc_max_gb: 32".into()),
+/// Storages by id; an id asked for twice is an error at its second place.
+fn unique_storages(root: Node<'_>, all: Vec<PveStorage>) -> Vec<PveStorage> {
+    let mut out: Vec<PveStorage> = Vec::new();
+    for s in all {
+        match out.iter().find(|o| o.id == s.id) {
+            Some(first) => root.error(
+                format!(
+                    "storage {:?} is asked for twice: at {} and at {}",
+                    s.id, first.found_at, s.found_at
                 ),
-            }
+                Some("give one of them another id (proxmox_storage_ids, or its `id`)".into()),
+            ),
+            None => out.push(s),
         }
-    }
-    if let Some(v) = o.get("datasets") {
-        v.node().list(|d| {
-            let dobj = d.object()?;
-            let name = dobj.opt_str("name");
-            let pool = dobj.opt_str("pool");
-            for k in [
-                "proxmox_storage_type",
-                "proxmox_content_type",
-                "storage_class",
-            ] {
-                dobj.mark(k);
-            }
-            let props = dobj
-                .get("properties")
-                .map(|p| properties(p.node()))
-                .unwrap_or_default();
-            dobj.finish();
-            if let (Some(name), Some(pool)) = (name, pool) {
-                h.dataset_properties.insert(format!("{pool}/{name}"), props);
-            }
-            Some(())
-        });
-    }
-    o.finish();
-}
-
-/// Dataset properties: an object (Sept 2025) or a comma string `k=v,k=v` (since).
-fn properties(n: Node<'_>) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    match n.value {
-        Value::String(s) => {
-            for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                match part.split_once('=') {
-                    Some((k, v)) => {
-                        out.insert(k.trim().to_string(), v.trim().to_string());
-                    }
-                    None => n.error(format!("property {part:?} is not key=value"), None),
-                }
-            }
-        }
-        Value::Object(map) => {
-            for (k, v) in map {
-                let text = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                out.insert(k.clone(), text);
-            }
-        }
-        _ => n.error("expected an object or a \"key=value,...\" string", None),
     }
     out
 }

@@ -10,6 +10,8 @@ pub mod diagnostics;
 pub mod fleet;
 pub mod guest;
 pub mod host;
+pub mod host_storage;
+pub mod host_system;
 pub mod hypervisor;
 pub mod lxc;
 pub mod secret;

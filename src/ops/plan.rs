@@ -96,14 +96,20 @@ fn guest(
 }
 
 /// Plans `phoenix setup`: each step of the node's job, as it differs on the node.
-pub fn host(opts: &Options) -> Result<Plan> {
+pub fn host(opts: &Options, allow_destructive: bool) -> Result<Plan> {
     let fleet = load::checked_host(opts)?;
     let purpose = Purpose::Run {
         dry_run: true,
         clone_jobs: None,
     };
     let session = Arc::new(connect::session(opts, fleet, purpose)?);
-    let job = super::setup::job(opts, &session, false, Duration::from_secs(1800))?;
+    let req = super::setup::SetupRequest {
+        dry_run: true,
+        reboot: false,
+        allow_destructive,
+        step_timeout: Duration::from_secs(1800),
+    };
+    let job = super::setup::job(opts, &session, &req)?;
     let reader = Reader::new(&opts.state_dir);
     Ok(Plan {
         guests: 1,

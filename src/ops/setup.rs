@@ -21,6 +21,8 @@ pub struct SetupRequest {
     pub dry_run: bool,
     /// Reboot the node when a step needs it (never otherwise).
     pub reboot: bool,
+    /// Wipe disks, remove storages Phoenix did not create, move hand-written definitions.
+    pub allow_destructive: bool,
     pub step_timeout: std::time::Duration,
 }
 
@@ -36,7 +38,7 @@ pub fn setup(opts: &Options, req: &SetupRequest) -> Result<(Summary, Status)> {
         session.store = Some(connect::hold_store(&opts.state_dir, &*session.runner)?);
     }
     let session = Arc::new(session);
-    let job = job(opts, &session, req.reboot, req.step_timeout)?;
+    let job = job(opts, &session, req)?;
     let mut reporter = run::reporter(opts, req.dry_run);
     crate::exec::set_current_guest(Some("host".into()));
     let started = std::time::Instant::now();
@@ -57,17 +59,13 @@ pub fn setup(opts: &Options, req: &SetupRequest) -> Result<(Summary, Status)> {
 }
 
 /// The node's job in `session`.
-pub(crate) fn job(
-    opts: &Options,
-    session: &Arc<Session>,
-    reboot: bool,
-    step_timeout: std::time::Duration,
-) -> Result<HostJob> {
+pub(crate) fn job(opts: &Options, session: &Arc<Session>, req: &SetupRequest) -> Result<HostJob> {
     let node = node_name(opts, session)?;
     let how = HostOptions {
         pve_etc: NodeLayout::under(&opts.pve_root).etc,
-        reboot,
-        step_timeout,
+        reboot: req.reboot,
+        allow_destructive: req.allow_destructive,
+        step_timeout: req.step_timeout,
     };
     HostJob::prepare(session, &node, how).map_err(|e| Error::usage(e.to_string()))
 }

@@ -1,6 +1,8 @@
 //! `storage`: the NFS exports, as Phoenix's block of `/etc/exports`. Lines Phoenix did not write
 //! stay as they are (upstream truncated the file); the block is replaced whole, the exported
-//! directories are made, and `exportfs -ra` runs where the node has it.
+//! directories are made, and `exportfs -ra` runs where the node has it. A line of someone else's
+//! that exports a directory Phoenix exports too (upstream's own lines, after a migration) would
+//! export it twice: the step stops naming it, and `--allow-destructive` removes it.
 
 use super::{node, push, HostCx, HostState};
 use crate::backend::Change;
@@ -41,15 +43,52 @@ fn lines(exports: &[NfsExport]) -> String {
     out
 }
 
-fn merged(current: &str, exports: &[NfsExport]) -> Result<String, StepError> {
-    node::with_block(FILE, current, BLOCK, &lines(exports))
+/// The file as it must be; `drop_foreign`: without the lines of others that export Phoenix's
+/// directories (else such a line is an error).
+fn merged(current: &str, exports: &[NfsExport], drop_foreign: bool) -> Result<String, StepError> {
+    let block = node::with_block(FILE, current, BLOCK, &lines(exports))?;
+    let clashing = clashes(&block, exports);
+    if clashing.is_empty() {
+        return Ok(block);
+    }
+    if !drop_foreign {
+        return Err(StepError::new(
+            format!("{FILE} exports what Phoenix exports, on a line it did not write: {}", clashing.join(" | ")),
+            "remove that line, or rerun with --allow-destructive to have Phoenix remove it (`phoenix plan --setup --allow-destructive` lists it)",
+        ));
+    }
+    Ok(block
+        .lines()
+        .filter(|l| !clashing.contains(&l.to_string()))
+        .map(|l| format!("{l}\n"))
+        .collect())
+}
+
+/// The lines outside Phoenix's block that export one of `exports`' directories.
+fn clashes(text: &str, exports: &[NfsExport]) -> Vec<String> {
+    let mut inside = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("# BEGIN phoenix ") || line.starts_with("# END phoenix ") {
+            inside = line.starts_with("# BEGIN");
+            continue;
+        }
+        let path = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .trim_matches('"');
+        if !inside && exports.iter().any(|e| e.path == path) {
+            out.push(line.to_string());
+        }
+    }
+    out
 }
 
 fn differs(cx: &HostCx, exports: &[NfsExport]) -> Result<Vec<Change>, StepError> {
     let current = node::read(cx, FILE)?.unwrap_or_default();
-    Ok(node::file_change(cx, FILE, &merged(&current, exports)?)?
-        .into_iter()
-        .collect())
+    let want = merged(&current, exports, cx.allow_destructive)?;
+    Ok(node::file_change(cx, FILE, &want)?.into_iter().collect())
 }
 
 fn converge(cx: &HostCx, exports: &[NfsExport]) -> Result<(), StepError> {
@@ -57,7 +96,8 @@ fn converge(cx: &HostCx, exports: &[NfsExport]) -> Result<(), StepError> {
         node::act(cx, ["mkdir", "-p", &e.path])?;
     }
     let current = node::read(cx, FILE)?.unwrap_or_default();
-    node::write(cx, FILE, &merged(&current, exports)?, 0o644)?;
+    let want = merged(&current, exports, cx.allow_destructive)?;
+    node::write(cx, FILE, &want, 0o644)?;
     let has_exportfs = Cmd::probe(["sh", "-c", "command -v exportfs"]);
     if cx.session.runner.output(&has_exportfs)?.success() {
         node::act(cx, ["exportfs", "-ra"])?;
@@ -76,7 +116,7 @@ mod tests {
             clients: vec!["10.0.0.2".into(), "10.0.0.3".into()],
             options: vec!["rw".into(), "sync".into()],
         };
-        let merged = |c: &str, e: &[NfsExport]| merged(c, e).unwrap();
+        let merged = |c: &str, e: &[NfsExport]| merged(c, e, false).unwrap();
         let first = merged("/srv/theirs 10.0.0.9(ro)\n", &[e("/a")]);
         assert_eq!(
             first,
@@ -88,8 +128,18 @@ mod tests {
         assert_eq!(merged(&again, &[e("/b")]), again);
         let cut = first.replace("# END phoenix nfs.exports\n", "/srv/theirs2 10.0.0.8(ro)\n");
         assert!(
-            super::merged(&cut, &[e("/b")]).is_err(),
+            super::merged(&cut, &[e("/b")], true).is_err(),
             "a block without its end"
+        );
+        let theirs = "/a 10.0.0.9(ro)\n/srv/theirs 10.0.0.9(ro)\n";
+        assert!(
+            super::merged(theirs, &[e("/a")], false).is_err(),
+            "/a twice"
+        );
+        let kept = super::merged(theirs, &[e("/a")], true).unwrap();
+        assert!(
+            kept.starts_with("/srv/theirs 10.0.0.9(ro)\n# BEGIN"),
+            "{kept}"
         );
     }
 }

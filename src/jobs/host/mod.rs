@@ -5,24 +5,45 @@
 //! | state | steps | built in |
 //! |---|---|---|
 //! | system | `timezone`, `hostname` | [`system`] |
+//! | system | `apt_sources`, `apt_packages` | [`apt`] |
+//! | system | `network`: the management interface | [`network`] |
 //! | accounts | `user:<name>` per user: login, SSH keys, sudo | [`accounts`] |
+//! | accounts | `pve_user:<name>` per user: `<name>@pam` and its role | [`pve_users`] |
+//! | storage | `zfs_arc`, `zfs_pool:<name>`, `zfs_dataset:<pool>/<name>` | [`zfs`] |
 //! | storage | `nfs_exports`: Phoenix's block of `/etc/exports`, beside lines it did not write | [`exports`] |
+//! | storage | `storage:<id>` per storage, `storages_unlisted` | [`storage`] |
 //! | services | `firewall`: `/etc/pve/firewall/cluster.fw` | [`firewall`] |
 //! | services | `samba_user`, `samba_share:<name>` per share | [`samba`] |
 //! | services | `dns_server`: dnsmasq with the fleet's names | [`dns`] |
+//! | services | `apparmor`: tunables | [`apparmor`] |
+//! | services | `cert_renewal`: a systemd timer | [`certs`] |
+//! | services | `nvidia_driver` (a reboot), `gpu_init` | [`nvidia`] |
 //! | completed | `host_script:<name>` per `host_scripts` entry; a reboot it needs is a state of the run | [`scripts`] |
+//!
+//! What destroys data — wiping a disk, removing a storage Phoenix did not create, replacing a
+//! hand-written interface or export — happens only with `--allow-destructive`, and
+//! `phoenix plan --setup --allow-destructive` lists it first.
 //!
 //! A step runs only when its section is in the file.
 
 mod accounts;
+mod apparmor;
+mod apt;
+mod certs;
 mod dns;
 mod exports;
 mod firewall;
+mod network;
 mod node;
 mod ntlm;
+mod nvidia;
+mod pve_users;
+mod reboot;
 mod samba;
 mod scripts;
+mod storage;
 mod system;
+mod zfs;
 
 use super::{JobKind, Label, Row, StepCx, StepError, Table, Unbuildable};
 use crate::backend::Change;
@@ -55,6 +76,9 @@ pub struct HostCx {
     pub pve_etc: PathBuf,
     /// Reboot the node when a step needs it (`--reboot`).
     pub reboot: bool,
+    /// Wipe disks, remove storages Phoenix did not create, move hand-written definitions
+    /// (`--allow-destructive`).
+    pub allow_destructive: bool,
     pub step_timeout: Duration,
 }
 
@@ -84,15 +108,24 @@ impl HostJob {
             firewall: h.firewall.clone(),
             pve_etc: how.pve_etc,
             reboot: how.reboot,
+            allow_destructive: how.allow_destructive,
             step_timeout: how.step_timeout,
         };
         let mut table = Table::default();
         system::steps(&mut table, &cx);
+        apt::steps(&mut table, &cx);
+        network::steps(&mut table, &cx);
         accounts::steps(&mut table, &cx);
+        pve_users::steps(&mut table, &cx);
+        zfs::steps(&mut table, &cx);
         exports::steps(&mut table, &cx);
+        storage::steps(&mut table, &cx);
         firewall::steps(&mut table, &cx);
         samba::steps(&mut table, &cx);
         dns::steps(&mut table, &cx);
+        apparmor::steps(&mut table, &cx);
+        certs::steps(&mut table, &cx)?;
+        nvidia::steps(&mut table, &cx);
         scripts::steps(&mut table, &cx)?;
         Ok(HostJob {
             label: Label {
@@ -112,6 +145,8 @@ pub struct HostOptions {
     pub pve_etc: PathBuf,
     /// Reboot the node when a step needs it.
     pub reboot: bool,
+    /// Allow what destroys data (`--allow-destructive`).
+    pub allow_destructive: bool,
     pub step_timeout: Duration,
 }
 

@@ -29,14 +29,51 @@ pub fn write_bytes(cx: &HostCx, path: &str, data: &[u8], mode: u32) -> Result<()
 
 /// Runs a command that changes the node; fails with its output when it fails.
 pub fn act<const N: usize>(cx: &HostCx, argv: [&str; N]) -> Result<(), StepError> {
-    let out = cx.session.runner.output(&Cmd::act(argv))?;
+    act_argv(cx, &argv)
+}
+
+/// [`act`] for an argv built at run time.
+pub fn act_argv<S: AsRef<str>>(cx: &HostCx, argv: &[S]) -> Result<(), StepError> {
+    let words: Vec<&str> = argv.iter().map(AsRef::as_ref).collect();
+    let out = cx.session.runner.output(&Cmd::act(words.iter().copied()))?;
     match out.success() {
         true => Ok(()),
         false => Err(StepError::new(
-            format!("`{}` failed", argv.join(" ")),
+            format!("`{}` failed", words.join(" ")),
             out.tail(20),
         )),
     }
+}
+
+/// What a read-only command prints, `None` when it fails.
+pub fn ask_all<const N: usize>(cx: &HostCx, argv: [&str; N]) -> Result<Option<String>, StepError> {
+    let out = cx.session.runner.output(&Cmd::probe(argv))?;
+    Ok(out.success().then(|| out.stdout_str()))
+}
+
+/// Whether the node has `command` on its PATH.
+pub fn has(cx: &HostCx, command: &str) -> Result<bool, StepError> {
+    let script = format!("command -v {}", crate::exec::quote::quote(command));
+    Ok(ask(cx, ["sh", "-c", &script])?.is_some())
+}
+
+/// Where the node keeps what Phoenix created on it (a file per thing: `storage.<id>`,
+/// `pool.<name>`), so that Phoenix removes only what it made.
+const CREATED_DIR: &str = "/var/lib/phoenix/host/created";
+
+pub fn created(cx: &HostCx, what: &str) -> Result<bool, StepError> {
+    Ok(ask(cx, ["test", "-e", &format!("{CREATED_DIR}/{what}")])?.is_some())
+}
+
+/// Records `what` as Phoenix's, before the command that makes it runs: a run killed between the
+/// two leaves a record of something absent, which the next run makes.
+pub fn record_created(cx: &HostCx, what: &str) -> Result<(), StepError> {
+    act(cx, ["mkdir", "-p", CREATED_DIR])?;
+    write(cx, &format!("{CREATED_DIR}/{what}"), "", 0o644)
+}
+
+pub fn forget_created(cx: &HostCx, what: &str) -> Result<(), StepError> {
+    act(cx, ["rm", "-f", &format!("{CREATED_DIR}/{what}")])
 }
 
 /// The first line a read-only command prints, `None` when it fails.

@@ -664,6 +664,18 @@ fn setup_converges_apt_network_proxmox_storage_and_the_driver() {
         !cfg.contains("scratch") && cfg.contains("old-backups"),
         "Phoenix's went: {cfg}"
     );
+    // Even so, not while a guest's config names one of its volumes.
+    let guest_conf = "/etc/pve/nodes/$(ls /etc/pve/nodes | head -1)/lxc/990.conf";
+    host.sh(&format!(
+        "echo 'mp0: old-backups:990/vm-990-disk-0.raw,mp=/data' > {guest_conf}"
+    ));
+    let used = host.setup(&["--output", "json", "setup", "--allow-destructive"]);
+    let used = lab::run::Run::parse(&used);
+    assert!(changed_steps(&used).is_empty(), "{used}");
+    assert!(host
+        .sh("cat /etc/pve/storage.cfg")
+        .contains("dir: old-backups\n"));
+    host.sh(&format!("rm {guest_conf}"));
     let destructive = host.setup(&["--output", "json", "setup", "--allow-destructive"]);
     let destructive = lab::run::Run::parse(&destructive);
     assert_eq!(

@@ -154,9 +154,14 @@ fn pve_acl(n: Node<'_>) -> Option<PveAcl> {
         .get("role")
         .and_then(|v| v.node().token(Token::Name))
         .unwrap_or_else(|| "Administrator".into());
+    // As Proxmox keeps ACL paths: `//vms//100/` is `/vms/100`.
     let path = o
         .get("path")
         .and_then(|v| v.node().token(Token::Path))
+        .map(|p| {
+            let parts: Vec<&str> = p.split('/').filter(|s| !s.is_empty()).collect();
+            format!("/{}", parts.join("/"))
+        })
         .unwrap_or_else(|| "/".into());
     o.finish();
     Some(PveAcl { role, path })

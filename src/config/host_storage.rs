@@ -159,7 +159,12 @@ fn pool(n: Node<'_>) -> Option<Pool> {
         .unwrap_or_default();
     o.finish();
     // No disks: a pool that must exist, made by hand (Sept 2025 files listed pools so).
-    let least = if raid_level == "mirror" { 2 } else { 1 };
+    let least = match raid_level.as_str() {
+        "mirror" | "raidz1" => 2,
+        "raidz2" => 3,
+        "raidz3" => 4,
+        _ => 1,
+    };
     if !disks.is_empty() && disks.len() < least {
         n.error(
             format!("pool {name} ({raid_level}) needs at least {least} disk(s)"),
@@ -192,6 +197,7 @@ fn dataset(
         .map(|p| properties(p.node()))
         .unwrap_or_default();
     o.mark("storage_class");
+    o.mark("proxmox_content_type");
     let d = Dataset {
         pool,
         name,
@@ -356,6 +362,41 @@ fn storage(n: Node<'_>) -> Option<PveStorage> {
     })?;
     let props = storage_properties(&o);
     o.finish();
+    if !pve_storage_id(&id) {
+        n.error(
+            format!("{id:?} is not a Proxmox storage id (a letter, then letters, digits, `-`, `_`, `.`, ending in a letter or digit)"),
+            None,
+        );
+        return None;
+    }
+    let allowed: &[&str] = match kind.as_str() {
+        "dir" => &["path", "content", "shared"],
+        "zfspool" => &["pool", "content", "sparse"],
+        _ => &["server", "export", "path", "content", "options"],
+    };
+    if let Some(k) = props.keys().find(|k| !allowed.contains(&k.as_str())) {
+        n.error(
+            format!(
+                "a {kind} storage has no `{k}` (it takes {})",
+                allowed.join(", ")
+            ),
+            None,
+        );
+        return None;
+    }
+    if kind == "zfspool" {
+        let content = props.get("content").map_or("", String::as_str);
+        if let Some(c) = content
+            .split(',')
+            .find(|c| !c.is_empty() && !["images", "rootdir"].contains(c))
+        {
+            n.error(
+                format!("a zfspool storage holds images and rootdir, not {c}"),
+                None,
+            );
+            return None;
+        }
+    }
     let need: &[&str] = match kind.as_str() {
         "dir" => &["path"],
         "zfspool" => &["pool"],
@@ -385,6 +426,16 @@ fn storage_properties(o: &Obj<'_>) -> BTreeMap<String, String> {
         }
     }
     props
+}
+
+/// PVE::JSONSchema's `pve-storage-id`.
+fn pve_storage_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() >= 2
+        && b[0].is_ascii_alphabetic()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
 }
 
 /// Upstream's NFS storage for each export of this node: `nfs-<last path part>`, served by

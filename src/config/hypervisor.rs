@@ -5,7 +5,7 @@
 use super::common::{self, FirewallRule};
 use super::decode::Node;
 use super::host_storage::{self, PveStorage};
-use super::values::{Secret, Token};
+use super::values::{check_token, Secret, Token};
 use super::vm::{self, Vm, VmDefaults};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -312,9 +312,17 @@ fn network(n: Node<'_>, h: &mut HypervisorFile) {
                         .ok()
                 })
                 .map(|g| g.to_string());
-            let bridge_ports = i
-                .get("bridge_ports")
-                .and_then(|v| v.node().token(Token::Options));
+            // One port, or several: "eno1 eno2" or a list.
+            let bridge_ports = i.get("bridge_ports").and_then(|v| {
+                let node = v.node();
+                let ports = node.str_or_list()?;
+                let bad = ports.iter().find(|p| check_token(p, Token::Name).is_err());
+                match bad {
+                    Some(p) => node.error(format!("{p:?} is not an interface name"), None),
+                    None => return Some(ports.join(" ")),
+                }
+                None
+            });
             let cidr = i
                 .get("address")
                 .and_then(|v| v.node().parsed::<super::values::Cidr>());
@@ -322,6 +330,16 @@ fn network(n: Node<'_>, h: &mut HypervisorFile) {
             // A string until Oct 2025, an array since.
             if let Some(v) = i.get("dns_nameservers") {
                 h.dns_nameservers = v.node().str_or_list().unwrap_or_default();
+                // They reach the node's network configuration: addresses only.
+                if let Some(bad) = h
+                    .dns_nameservers
+                    .iter()
+                    .find(|s| s.parse::<std::net::IpAddr>().is_err())
+                {
+                    v.node()
+                        .error(format!("{bad:?} is not an IP address"), None);
+                    h.dns_nameservers.clear();
+                }
                 if v.value.is_string() {
                     v.node().legacy(
                         "`dns_nameservers` as one string is a shape of before Oct 14, 2025",

@@ -5,8 +5,10 @@
 //! `ifreload -a` (ifupdown2, as on Proxmox VE) only when the file or the live address differs.
 //!
 //! An interface also defined by hand in `/etc/network/interfaces` (the installer's `vmbr0`) is
-//! not defined twice: Phoenix stops and says so, and with `--allow-destructive` comments that
-//! stanza out (`#phoenix-moved# `), keeping its lines.
+//! left to its author when it has the file's address and gateway. Otherwise it is not defined
+//! twice: Phoenix stops and says so, and with `--allow-destructive` comments that stanza out
+//! (`#phoenix-moved# `), keeping its lines, and moves other files of `interfaces.d` that define
+//! it (upstream's `50-<name>.cfg`) to `/var/lib/phoenix/host/moved/`.
 
 use super::{node, push, HostCx, HostState};
 use crate::backend::Change;
@@ -16,6 +18,8 @@ use crate::jobs::{Row, StepError, Table};
 const MAIN: &str = "/etc/network/interfaces";
 const SOURCE: &str = "source /etc/network/interfaces.d/*";
 const MOVED: &str = "#phoenix-moved# ";
+const DIR: &str = "/etc/network/interfaces.d";
+const MOVED_DIR: &str = "/var/lib/phoenix/host/moved";
 
 pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
     let Some(i) = cx.setup.interface.clone() else {
@@ -32,7 +36,7 @@ pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
 }
 
 fn file_of(i: &Interface) -> String {
-    format!("/etc/network/interfaces.d/phoenix-{}", i.name)
+    format!("{DIR}/phoenix-{}", i.name)
 }
 
 fn is_bridge(i: &Interface) -> bool {
@@ -45,7 +49,14 @@ fn ports(cx: &HostCx, i: &Interface) -> Result<String, StepError> {
         return Ok(p.clone());
     }
     let live = node::ask_all(cx, ["ls", "-1", &format!("/sys/class/net/{}/brif", i.name)])?;
-    let live: Vec<String> = live.unwrap_or_default().lines().map(String::from).collect();
+    // Guests' ports (tapN, vethN, fwprN, ...) come and go with the guests: not the bridge's own.
+    let guest = ["tap", "veth", "fwpr", "fwln", "fwbr"];
+    let live: Vec<String> = live
+        .unwrap_or_default()
+        .lines()
+        .filter(|p| !guest.iter().any(|g| p.starts_with(g)))
+        .map(String::from)
+        .collect();
     Ok(if live.is_empty() {
         "none".into()
     } else {
@@ -142,15 +153,78 @@ fn live_address(cx: &HostCx, i: &Interface) -> Result<Option<String>, StepError>
     }))
 }
 
+/// Whether the hand-written stanza of `i` already says what the file says (address and
+/// gateway): then the node is as asked, and Phoenix leaves it to its author.
+fn hand_written_holds(main: &str, i: &Interface) -> bool {
+    let lines = hand_stanza(main, &i.name);
+    let value = |key: &str| {
+        main.lines()
+            .enumerate()
+            .filter(|(n, _)| lines.contains(n))
+            .find_map(|(_, l)| {
+                let mut w = l.split_whitespace();
+                (w.next() == Some(key)).then(|| w.next().unwrap_or("").to_string())
+            })
+    };
+    !lines.is_empty()
+        && value("address").as_deref() == Some(i.address.as_str())
+        && value("gateway") == i.gateway
+}
+
+/// The other files of `interfaces.d` that define the interface (upstream wrote
+/// `50-<name>.cfg`), with their text.
+fn others(cx: &HostCx, i: &Interface) -> Result<Vec<(String, String)>, StepError> {
+    let listing = node::ask_all(cx, ["ls", "-1", DIR])?.unwrap_or_default();
+    let mut out = Vec::new();
+    for name in listing
+        .lines()
+        .filter(|f| format!("{DIR}/{f}") != file_of(i))
+    {
+        let path = format!("{DIR}/{name}");
+        let text = node::read(cx, &path)?.unwrap_or_default();
+        if !hand_stanza(&text, &i.name).is_empty() {
+            out.push((path, text));
+        }
+    }
+    Ok(out)
+}
+
+/// Files of others that define the interface too: an error, or with `--allow-destructive`
+/// moved out of the directory (to `/var/lib/phoenix/host/moved/`).
+fn move_others(cx: &HostCx, others: &[(String, String)]) -> Result<(), StepError> {
+    if others.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = others.iter().map(|(p, _)| p.as_str()).collect();
+    if !cx.allow_destructive {
+        return Err(StepError::new(
+            format!("{} define(s) the interface too; Phoenix would define it twice", names.join(", ")),
+            "remove them, or rerun with --allow-destructive to have Phoenix move them to /var/lib/phoenix/host/moved/",
+        ));
+    }
+    node::act(cx, ["mkdir", "-p", MOVED_DIR])?;
+    for p in names {
+        node::act(cx, ["mv", p, MOVED_DIR])?;
+    }
+    Ok(())
+}
+
 fn differs(cx: &HostCx, i: &Interface) -> Result<Vec<Change>, StepError> {
+    let main = node::read(cx, MAIN)?.unwrap_or_default();
+    let others = others(cx, i)?;
+    let holds = others.iter().any(|(_, t)| hand_written_holds(t, i));
+    if holds || hand_written_holds(&main, i) {
+        return Ok(Vec::new());
+    }
     let mut out: Vec<Change> = node::file_change(cx, &file_of(i), &render(cx, i)?)?
         .into_iter()
         .collect();
-    let main = node::read(cx, MAIN)?.unwrap_or_default();
+    for (path, text) in others {
+        out.push(Change::new(path, Some(text), None));
+    }
     let hand = !hand_stanza(&main, &i.name).is_empty();
     if hand || !reads_dir(&main) {
-        let moving = hand && cx.allow_destructive;
-        let want = main_file(&main, &i.name, moving).unwrap_or_else(|e| e.to_string());
+        let want = main_file(&main, &i.name, cx.allow_destructive)?;
         out.push(Change::new(MAIN, Some(main), Some(want)));
     }
     let live = live_address(cx, i)?;
@@ -173,7 +247,8 @@ fn converge(cx: &HostCx, i: &Interface) -> Result<(), StepError> {
             "install ifupdown2, or remove `network.interfaces` from the file",
         ));
     }
-    node::act(cx, ["mkdir", "-p", "/etc/network/interfaces.d"])?;
+    move_others(cx, &others(cx, i)?)?;
+    node::act(cx, ["mkdir", "-p", DIR])?;
     node::write(cx, &file_of(i), &render(cx, i)?, 0o644)?;
     if fixed != main {
         node::write(cx, MAIN, &fixed, 0o644)?;
@@ -202,6 +277,18 @@ mod tests {
             moved,
             "once moved, nothing more"
         );
+        let vmbr0 = |address: &str| Interface {
+            name: "vmbr0".into(),
+            address: address.into(),
+            gateway: Some("10.0.0.1".into()),
+            bridge_ports: None,
+            dns_nameservers: Vec::new(),
+        };
+        assert!(
+            hand_written_holds(INSTALLER, &vmbr0("10.0.0.13/24")),
+            "the installer's, as asked"
+        );
+        assert!(!hand_written_holds(INSTALLER, &vmbr0("10.0.0.14/24")));
         let bare = main_file("auto lo\niface lo inet loopback\n", "vmbr7", false).unwrap();
         assert!(
             bare.ends_with("\nsource /etc/network/interfaces.d/*\n"),

@@ -57,6 +57,14 @@ pub fn has(cx: &HostCx, command: &str) -> Result<bool, StepError> {
     Ok(ask(cx, ["sh", "-c", &script])?.is_some())
 }
 
+/// Rebuilds the initramfs after a change to `/etc/modprobe.d`, where the node has the tool.
+pub fn update_initramfs(cx: &HostCx) -> Result<(), StepError> {
+    match has(cx, "update-initramfs")? {
+        true => act(cx, ["update-initramfs", "-u", "-k", "all"]),
+        false => Ok(()),
+    }
+}
+
 /// Where the node keeps what Phoenix created on it (a file per thing: `storage.<id>`,
 /// `pool.<name>`), so that Phoenix removes only what it made.
 const CREATED_DIR: &str = "/var/lib/phoenix/host/created";

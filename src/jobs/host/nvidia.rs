@@ -88,6 +88,7 @@ fn install(cx: &HostCx, at: &mut Attempt<'_>, d: &NvidiaDriver) -> Result<(), St
         "blacklist nouveau\noptions nouveau modeset=0\n",
         0o644,
     )?;
+    node::update_initramfs(cx)?;
     let flags = [
         "--silent",
         "--no-x-check",
@@ -135,10 +136,12 @@ fn fetch(cx: &HostCx, d: &NvidiaDriver) -> Result<String, StepError> {
     if let Some(want) = &d.runfile_sha256 {
         let sum = node::ask(cx, ["sha256sum", &path])?.unwrap_or_default();
         if sum.split_whitespace().next() != Some(want.as_str()) {
-            node::act(cx, ["rm", "-f", &path])?;
+            if path.starts_with(CACHE) {
+                node::act(cx, ["rm", "-f", &path])?;
+            }
             return Err(StepError::new(
-                format!("{path} does not have the sha256 the file gives (runfile_sha256); it was removed"),
-                "check runfile_url and runfile_sha256; the next run fetches it again",
+                format!("{path} does not have the sha256 the file gives (runfile_sha256)"),
+                "check runfile_url and runfile_sha256 (a download is removed, and fetched again by the next run)",
             ));
         }
     }

@@ -174,7 +174,6 @@ fn add(cx: &HostCx, want: &PveStorage) -> Result<(), StepError> {
     if let Some(dir) = want.properties.get("path").filter(|_| want.kind == "dir") {
         node::act(cx, ["mkdir", "-p", dir])?;
     }
-    node::record_created(cx, &format!("storage.{}", want.id))?;
     let mut argv = vec![
         "pvesm".to_string(),
         "add".into(),
@@ -184,7 +183,10 @@ fn add(cx: &HostCx, want: &PveStorage) -> Result<(), StepError> {
     for (k, v) in &want.properties {
         argv.extend([format!("--{k}"), v.clone()]);
     }
-    node::act_argv(cx, &argv)
+    node::act_argv(cx, &argv)?;
+    // Recorded once made: a run killed in between leaves it unrecorded, and so kept, not
+    // removed without asking.
+    node::record_created(cx, &format!("storage.{}", want.id))
 }
 
 fn set(cx: &HostCx, want: &PveStorage, changes: &[Change]) -> Result<(), StepError> {
@@ -201,20 +203,33 @@ fn set(cx: &HostCx, want: &PveStorage, changes: &[Change]) -> Result<(), StepErr
 }
 
 /// The storages the file does not list that this run would remove: Phoenix's own, and with
-/// `--allow-destructive` the others (never `local`, `local-lvm`, `local-zfs`).
+/// `--allow-destructive` the others that this node may use (no `nodes` limit: `storage.cfg` is
+/// the cluster's) and no guest's config names — never `local`, `local-lvm`, `local-zfs`.
 fn doomed(cx: &HostCx, listed: &[String]) -> Result<Vec<(String, Section)>, StepError> {
     let mut out = Vec::new();
     for (id, section) in live(cx)? {
         if listed.contains(&id) || PROTECTED.contains(&id.as_str()) {
             continue;
         }
-        if node::created(cx, &format!("storage.{id}"))? || cx.allow_destructive {
+        let ours = node::created(cx, &format!("storage.{id}"))?;
+        if ours || (cx.allow_destructive && unused(cx, &id, &section)?) {
             out.push((id, section));
         } else {
-            tracing::info!("storage {id} is not in the file and Phoenix did not create it: kept (--allow-destructive removes it)");
+            tracing::info!("storage {id} is not in the file and Phoenix did not create it: kept (--allow-destructive removes it when no guest uses it)");
         }
     }
     Ok(out)
+}
+
+/// Whether no guest config on the cluster names a volume of `id`, and no `nodes` list limits it
+/// to some nodes.
+fn unused(cx: &HostCx, id: &str, section: &Section) -> Result<bool, StepError> {
+    if section.properties.contains_key("nodes") {
+        return Ok(false);
+    }
+    let nodes = cx.pve_etc.join("nodes").display().to_string();
+    let named = node::ask(cx, ["grep", "-rlF", "-e", &format!("{id}:"), &nodes])?;
+    Ok(named.is_none())
 }
 
 fn unlisted(cx: &HostCx, listed: &[String]) -> Result<Vec<Change>, StepError> {

@@ -1,11 +1,13 @@
 //! `storage`: ZFS, where the node has it — the ARC cap (`zfs_arc`), one step per pool
 //! (`zfs_pool:<name>`) and per dataset (`zfs_dataset:<pool>/<name>`).
 //!
-//! A pool that exists is never touched again. A new pool goes only over disks without a
+//! A pool that exists is never touched again; one that exists but is not imported (a reinstalled
+//! node) is imported, not recreated. A new pool goes only over disks without a
 //! signature; a disk that holds one (a file system, an old pool, a partition table) is wiped only
 //! with `--allow-destructive` — listed first by `phoenix plan --setup --allow-destructive` — and
 //! never because the file says so (upstream's `allow_destructive_operations`). A dataset is
-//! created at `/<pool>/<name>` with its properties, or has them set.
+//! created at `/<pool>/<name>` with its properties, or has them set (its mountpoint is never
+//! changed once it exists).
 
 use super::{node, push, HostCx, HostState};
 use crate::backend::Change;
@@ -91,7 +93,8 @@ fn set_arc(cx: &HostCx, gb: u64) -> Result<(), StepError> {
         let script = format!("echo {} > {ARC_LIVE}", gb << 30);
         node::act(cx, ["sh", "-c", &script])?;
     }
-    Ok(())
+    // The module may load from the initramfs (root on ZFS): it must carry the cap too.
+    node::update_initramfs(cx)
 }
 
 fn pool_differs(cx: &HostCx, p: &Pool) -> Result<Vec<Change>, StepError> {
@@ -140,6 +143,10 @@ fn signatures(cx: &HostCx, p: &Pool) -> Result<Vec<(String, String)>, StepError>
 /// `--allow-destructive` allows.
 fn create_pool(cx: &HostCx, p: &Pool) -> Result<(), StepError> {
     need_zfs(cx)?;
+    // A pool that exists but is not imported (a reinstalled node) is imported, never recreated.
+    if node::ask(cx, ["zpool", "import", &p.name])?.is_some() {
+        return Ok(());
+    }
     if p.disks.is_empty() {
         return Err(StepError::new(
             format!(
@@ -160,8 +167,8 @@ fn create_pool(cx: &HostCx, p: &Pool) -> Result<(), StepError> {
     for (disk, _) in &used {
         node::act(cx, ["wipefs", "--all", disk])?;
     }
-    node::record_created(cx, &format!("pool.{}", p.name))?;
-    node::act_argv(cx, &pool_argv(p))
+    node::act_argv(cx, &pool_argv(p))?;
+    node::record_created(cx, &format!("pool.{}", p.name))
 }
 
 fn pool_argv(p: &Pool) -> Vec<String> {
@@ -222,9 +229,15 @@ fn dataset_differs(cx: &HostCx, d: &Dataset) -> Result<Vec<Change>, StepError> {
         .collect())
 }
 
-/// Sizes (`quota=800G`) read back as bytes (`-p`); the rest as written.
+/// Sizes (`quota=800G`) read back as bytes (`-p`), `none` as `0`, and `acltype=posixacl` as
+/// `posix`; the rest as written.
 fn same_value(live: Option<&str>, want: &str) -> bool {
     let Some(live) = live else { return false };
+    let want = match want {
+        "none" if live == "0" => "0",
+        "posixacl" => "posix",
+        w => w,
+    };
     live == want || parse_size(want).is_some_and(|b| live.parse::<u64>() == Ok(b))
 }
 
@@ -242,10 +255,10 @@ fn parse_size(s: &str) -> Option<u64> {
     Some((n * (1u64 << shift) as f64) as u64)
 }
 
+/// The properties compared and set: the file's. The mountpoint is set when Phoenix creates the
+/// dataset, never changed on one that exists.
 fn wanted(d: &Dataset) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = d.properties.clone().into_iter().collect();
-    v.push(("mountpoint".into(), d.mountpoint()));
-    v
+    d.properties.clone().into_iter().collect()
 }
 
 fn props(d: &Dataset) -> String {
@@ -258,6 +271,9 @@ fn converge_dataset(cx: &HostCx, d: &Dataset) -> Result<(), StepError> {
     let name = d.full_name();
     if node::ask(cx, ["zfs", "list", "-H", "-o", "name", &name])?.is_none() {
         let mut argv = vec!["zfs".to_string(), "create".into()];
+        if !d.properties.contains_key("mountpoint") {
+            argv.extend(["-o".to_string(), format!("mountpoint={}", d.mountpoint())]);
+        }
         for (k, v) in wanted(d) {
             argv.extend(["-o".to_string(), format!("{k}={v}")]);
         }
@@ -300,6 +316,8 @@ mod tests {
         assert!(same_value(Some("lz4"), "lz4"));
         assert!(!same_value(Some("off"), "lz4"));
         assert!(!same_value(None, "lz4"));
+        assert!(same_value(Some("0"), "none"));
+        assert!(same_value(Some("posix"), "posixacl"));
         assert_eq!(parse_size("128K"), Some(131072));
     }
 }

@@ -688,4 +688,17 @@ fn setup_converges_apt_network_proxmox_storage_and_the_driver() {
         !cfg.contains("old-backups") && cfg.contains("dir: local\n"),
         "{cfg}"
     );
+    // Moving the address this run reaches the node by would cut it off: refused.
+    config["network"]["interfaces"] =
+        json!({"name": "eth0", "address": format!("{}/24", lab.ip(251))});
+    host.write_config(&config);
+    let cut = host.setup(&["setup"]);
+    assert_eq!(cut.status.code(), Some(1), "{}", lab::text(&cut));
+    assert!(
+        lab::text(&cut).contains("cuts off this run"),
+        "{}",
+        lab::text(&cut)
+    );
+    let eth0 = host.sh("ip -o -4 addr show dev eth0");
+    assert!(eth0.contains(&format!("inet {me}/")), "{eth0}");
 }

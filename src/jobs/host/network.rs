@@ -238,7 +238,33 @@ fn differs(cx: &HostCx, i: &Interface) -> Result<Vec<Change>, StepError> {
     Ok(out)
 }
 
+/// The node's address this run reaches it by (the server side of `SSH_CONNECTION`), if over SSH.
+fn session_address(cx: &HostCx) -> Result<Option<String>, StepError> {
+    let line = node::ask(cx, ["sh", "-c", "echo \"$SSH_CONNECTION\""])?.unwrap_or_default();
+    Ok(line.split_whitespace().nth(2).map(String::from))
+}
+
+/// Moving the address Phoenix is connected through would cut the run off mid-step.
+fn check_not_our_address(cx: &HostCx, i: &Interface) -> Result<(), StepError> {
+    let ip = |cidr: &str| cidr.split('/').next().unwrap_or("").to_string();
+    let live = live_address(cx, i)?.map(|a| ip(&a));
+    let (Some(live), Some(ours)) = (live, session_address(cx)?) else {
+        return Ok(());
+    };
+    if live != ours || live == ip(&i.address) || cx.allow_destructive {
+        return Ok(());
+    }
+    Err(StepError::new(
+        format!(
+            "changing {}'s address from {} cuts off this run, which reaches the node there over SSH",
+            i.name, live
+        ),
+        "run `phoenix setup` on the node itself (or over another address), or rerun with --allow-destructive and reconnect to the new address",
+    ))
+}
+
 fn converge(cx: &HostCx, i: &Interface) -> Result<(), StepError> {
+    check_not_our_address(cx, i)?;
     let main = node::read(cx, MAIN)?.unwrap_or_default();
     let fixed = main_file(&main, &i.name, cx.allow_destructive)?;
     if !node::has(cx, "ifreload")? {

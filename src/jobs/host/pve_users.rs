@@ -4,13 +4,14 @@
 
 use super::{node, push, HostCx, HostState};
 use crate::backend::Change;
-use crate::config::host::{HostUser, PveAcl};
+use crate::config::host::PveAcl;
 use crate::jobs::{Row, StepError, Table};
 use serde_json::Value;
 
 pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
     for u in &cx.setup.users {
-        let Some(acl) = u.proxmox.clone() else {
+        // root@pam is Proxmox's superuser: it holds every role, and takes no ACL entries.
+        let Some(acl) = u.proxmox.clone().filter(|_| u.name != "root") else {
             continue;
         };
         let row = Row::new(
@@ -18,16 +19,15 @@ pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
             HostState::Accounts,
             &("pve_user", &u.name, &acl),
         );
-        let (user, want) = (u.clone(), acl.clone());
-        push(t, row, move |cx| differs(cx, &user, &want), {
-            let user = u.clone();
-            move |cx| converge(cx, &user, &acl)
-        });
+        let (id, want) = (format!("{}@pam", u.name), acl.clone());
+        let act_id = id.clone();
+        push(
+            t,
+            row,
+            move |cx| differs(cx, &id, &want),
+            move |cx| converge(cx, &act_id, &acl),
+        );
     }
-}
-
-fn userid(u: &HostUser) -> String {
-    format!("{}@pam", u.name)
 }
 
 fn list(cx: &HostCx, what: &str) -> Result<Vec<Value>, StepError> {
@@ -56,17 +56,16 @@ fn has_acl(cx: &HostCx, id: &str, acl: &PveAcl) -> Result<bool, StepError> {
     }))
 }
 
-fn differs(cx: &HostCx, u: &HostUser, acl: &PveAcl) -> Result<Vec<Change>, StepError> {
-    let id = userid(u);
+fn differs(cx: &HostCx, id: &str, acl: &PveAcl) -> Result<Vec<Change>, StepError> {
     let mut out = Vec::new();
-    if !has_user(cx, &id)? {
+    if !has_user(cx, id)? {
         out.push(Change::new(
             format!("proxmox user {id}"),
             None,
             Some("exists".into()),
         ));
     }
-    if !has_acl(cx, &id, acl)? {
+    if !has_acl(cx, id, acl)? {
         let role = format!("{} on {}", acl.role, acl.path);
         out.push(Change::new(
             format!("proxmox role of {id}"),
@@ -77,16 +76,16 @@ fn differs(cx: &HostCx, u: &HostUser, acl: &PveAcl) -> Result<Vec<Change>, StepE
     Ok(out)
 }
 
-fn converge(cx: &HostCx, u: &HostUser, acl: &PveAcl) -> Result<(), StepError> {
-    let id = userid(u);
-    if !has_user(cx, &id)? {
-        node::act(cx, ["pveum", "user", "add", &id])?;
+fn converge(cx: &HostCx, id: &str, acl: &PveAcl) -> Result<(), StepError> {
+    if !has_user(cx, id)? {
+        node::act(cx, ["pveum", "user", "add", id])?;
     }
-    if !has_acl(cx, &id, acl)? {
+    if !has_acl(cx, id, acl)? {
+        let (path, role) = (acl.path.as_str(), acl.role.as_str());
         node::act(
             cx,
             [
-                "pveum", "acl", "modify", &acl.path, "--users", &id, "--roles", &acl.role,
+                "pveum", "acl", "modify", path, "--users", id, "--roles", role,
             ],
         )?;
     }

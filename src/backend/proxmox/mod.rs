@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 pub use firewall::plan as firewall_plan;
-pub use node::NodeLayout;
+pub use node::{parse_storage_cfg, NodeLayout, Storage};
 
 pub struct ProxmoxBackend {
     runner: Arc<dyn Runner>,

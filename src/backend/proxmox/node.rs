@@ -40,14 +40,25 @@ impl NodeLayout {
     }
 }
 
-/// A storage of `storage.cfg`: its type and what it holds.
+/// A storage of `storage.cfg`: its type and its properties as written (a bare flag such as
+/// `disable` as `1`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Storage {
     pub kind: String,
-    pub content: Vec<String>,
+    pub properties: BTreeMap<String, String>,
 }
 
 impl Storage {
+    /// What it holds (`content`).
+    pub fn content(&self) -> Vec<&str> {
+        let listed = self.properties.get("content").map_or("", String::as_str);
+        listed
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect()
+    }
+
     /// Whether container volumes on it can be snapshotted: pve-storage's `volume_has_feature`
     /// (`Plugin.pm`: only qcow2, which containers never use; ZFS, LVM-thin, Btrfs, RBD: yes).
     pub fn snapshots(&self) -> bool {
@@ -75,25 +86,18 @@ pub fn parse_storage_cfg(text: &str) -> BTreeMap<String, Storage> {
         if !line.starts_with(char::is_whitespace) {
             cur = line.split_once(':').map(|(kind, id)| {
                 let id = id.trim().to_string();
-                out.insert(
-                    id.clone(),
-                    Storage {
-                        kind: kind.trim().to_string(),
-                        content: Vec::new(),
-                    },
-                );
+                let kind = kind.trim().to_string();
+                let properties = BTreeMap::new();
+                out.insert(id.clone(), Storage { kind, properties });
                 id
             });
             continue;
         }
-        let (key, value) = line
-            .trim()
-            .split_once(char::is_whitespace)
-            .unwrap_or((line.trim(), ""));
-        if let (Some(id), "content") = (&cur, key) {
-            if let Some(s) = out.get_mut(id) {
-                s.content = value.split(',').map(|c| c.trim().to_string()).collect();
-            }
+        let line = line.trim();
+        let (key, value) = line.split_once(char::is_whitespace).unwrap_or((line, "1"));
+        if let Some(s) = cur.as_ref().and_then(|id| out.get_mut(id)) {
+            s.properties
+                .insert(key.to_string(), value.trim().to_string());
         }
     }
     out
@@ -166,11 +170,13 @@ mod tests {
     #[test]
     fn storage_cfg_types_and_content() {
         let s = parse_storage_cfg(
-            "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,rootdir\n\nzfspool: tank\n\tpool tank/subvols\n\tcontent rootdir,images\n",
+            "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,rootdir\n\nzfspool: tank\n\tdisable\n\tpool tank/subvols\n\tcontent rootdir,images\n",
         );
         assert_eq!(s["local"].kind, "dir");
         assert!(!s["local"].snapshots() && s["tank"].snapshots());
-        assert_eq!(s["local"].content, ["iso", "vztmpl", "rootdir"]);
+        assert_eq!(s["local"].content(), ["iso", "vztmpl", "rootdir"]);
+        assert_eq!(s["local"].properties["path"], "/var/lib/vz");
+        assert_eq!(s["tank"].properties["disable"], "1");
     }
 
     #[test]

@@ -75,15 +75,15 @@ impl ProxmoxBackend {
             };
         };
         match self.storage(pool) {
-            Ok(s) if !s.content.iter().any(|c| c == "rootdir") => vec![Refusal::new(
+            Ok(s) if !s.content().contains(&"rootdir") => vec![Refusal::new(
                 "storage_pool",
                 format!(
                     "storage {pool:?} does not hold container disks (its content is {})",
-                    s.content.join(",")
+                    s.content().join(",")
                 ),
                 format!(
                     "add rootdir: pvesm set {pool} --content {},rootdir",
-                    s.content.join(",")
+                    s.content().join(",")
                 ),
             )],
             Ok(_) => Vec::new(),
@@ -104,7 +104,7 @@ impl ProxmoxBackend {
                 .filter(|_| is_volume_id(t));
             if let Some(s) = storage {
                 match self.storage(s) {
-                    Ok(st) if st.content.iter().any(|c| c == "vztmpl") => {}
+                    Ok(st) if st.content().contains(&"vztmpl") => {}
                     Ok(_) => out.push(Refusal::new(
                         "template",
                         format!("storage {s:?} does not hold templates (vztmpl)"),

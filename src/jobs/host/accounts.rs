@@ -3,7 +3,7 @@
 //! a drop-in of Phoenix's (`/etc/sudoers.d/phoenix-<user>`; without a password when the user has
 //! none).
 
-use super::{node, push, HostCx, HostState};
+use super::{node, push_value, HostCx, HostState};
 use crate::backend::Change;
 use crate::config::host::HostUser;
 use crate::config::secret::SecretRef;
@@ -18,13 +18,7 @@ pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
             HostState::Accounts,
             &("user", user),
         );
-        let (want, user) = (user.clone(), user.clone());
-        push(
-            t,
-            row,
-            move |cx| differs(cx, &want),
-            move |cx| converge(cx, &user),
-        );
+        push_value(t, row, user.clone(), differs, converge);
     }
 }
 

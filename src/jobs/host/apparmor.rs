@@ -2,7 +2,7 @@
 //! `/etc/apparmor.d/tunables/<name>` (the distribution's lines stay; upstream overwrote `home`),
 //! then AppArmor reloaded where it runs.
 
-use super::{node, push, HostCx, HostState};
+use super::{node, push_value, HostCx, HostState};
 use crate::backend::Change;
 use crate::jobs::{Row, StepError, Table};
 use std::collections::BTreeMap;
@@ -15,13 +15,7 @@ pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
     }
     let tunables = cx.setup.apparmor_tunables.clone();
     let row = Row::new("apparmor", HostState::Services, &("apparmor", &tunables));
-    let want = tunables.clone();
-    push(
-        t,
-        row,
-        move |cx| differs(cx, &want),
-        move |cx| converge(cx, &tunables),
-    );
+    push_value(t, row, tunables, differs, converge);
 }
 
 fn path(name: &str) -> String {

@@ -4,7 +4,7 @@
 //! kept) and updates the index when anything changed. `apt_packages` installs what is missing
 //! (`dpkg-query` says which), never upgrading or removing.
 
-use super::{node, push, HostCx, HostState};
+use super::{node, push_value, HostCx, HostState};
 use crate::backend::Change;
 use crate::config::host_system::{Apt, AptSource};
 use crate::exec::Cmd;
@@ -22,13 +22,7 @@ pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
             HostState::System,
             &("apt_sources", &apt.sources, &apt.disable),
         );
-        let (want, apt2) = (apt.clone(), apt.clone());
-        push(
-            t,
-            row,
-            move |cx| sources_differ(cx, &want),
-            move |cx| write_sources(cx, &apt2),
-        );
+        push_value(t, row, apt.clone(), sources_differ, write_sources);
     }
     if !apt.packages.is_empty() {
         let row = Row::new(
@@ -36,12 +30,12 @@ pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
             HostState::System,
             &("apt_packages", &apt.packages),
         );
-        let (want, packages) = (apt.packages.clone(), apt.packages);
-        push(
+        push_value(
             t,
             row,
-            move |cx| missing_changes(cx, &want),
-            move |cx| install(cx, &packages),
+            apt.packages,
+            |cx, v| missing_changes(cx, v),
+            |cx, v| install(cx, v),
         );
     }
 }

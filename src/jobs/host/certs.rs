@@ -3,7 +3,7 @@
 //! `phoenix-cert-renewal.timer` (`OnCalendar=`, hourly by default, `Persistent=true`). Upstream's
 //! cron line (`/etc/cron.d/phoenix-cert-renewal`) is removed, so renewal runs once.
 
-use super::{node, push, HostCx, HostState};
+use super::{node, push_value, HostCx, HostState};
 use crate::backend::Change;
 use crate::config::host_system::CertRenewal;
 use crate::jobs::{Row, StepError, Table, Unbuildable};
@@ -30,13 +30,7 @@ pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) -> Result<(), Unbuil
         HostState::Services,
         &("cert_renewal", &c, &files.script),
     );
-    let want = files.clone();
-    push(
-        t,
-        row,
-        move |cx| differs(cx, &want),
-        move |cx| install(cx, &files),
-    );
+    push_value(t, row, files, differs, install);
     Ok(())
 }
 

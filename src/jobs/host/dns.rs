@@ -3,7 +3,7 @@
 //! own, `/etc/dnsmasq.d/phoenix.conf`, and asks `upstream_servers` the rest. Upstream's
 //! hard-coded addresses are not reproduced: every record comes from the fleet.
 
-use super::{node, push, HostCx, HostState};
+use super::{node, push_value, HostCx, HostState};
 use crate::backend::Change;
 use crate::config::values::IpConfig;
 use crate::config::Fleet;
@@ -18,13 +18,7 @@ pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
     let fleet = &cx.session.fleet;
     let text = render(fleet, &dns.upstream_servers);
     let row = Row::new("dns_server", HostState::Services, &("dnsmasq", &text));
-    let want = text.clone();
-    push(
-        t,
-        row,
-        move |cx| differs(cx, &want),
-        move |cx| write(cx, &text),
-    );
+    push_value(t, row, text, |cx, v| differs(cx, v), |cx, v| write(cx, v));
 }
 
 /// The fleet's names and addresses, sorted by name.

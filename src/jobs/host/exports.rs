@@ -4,7 +4,7 @@
 //! that exports a directory Phoenix exports too (upstream's own lines, after a migration) would
 //! export it twice: the step stops naming it, and `--allow-destructive` removes it.
 
-use super::{node, push, HostCx, HostState};
+use super::{node, push_value, HostCx, HostState};
 use crate::backend::Change;
 use crate::config::host::NfsExport;
 use crate::exec::Cmd;
@@ -23,12 +23,12 @@ pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
         HostState::Storage,
         &("nfs_exports", &exports),
     );
-    let want = exports.clone();
-    push(
+    push_value(
         t,
         row,
-        move |cx| differs(cx, &want),
-        move |cx| converge(cx, &exports),
+        exports,
+        |cx, v| differs(cx, v),
+        |cx, v| converge(cx, v),
     );
 }
 

@@ -2,7 +2,7 @@
 //! `firewall` (or `shared_volumes.firewall`): its options and its rules, in pve-firewall's file
 //! format. Guests' own rules are set on each guest, not here. pve-firewall reads the file itself.
 
-use super::{node, push, HostCx, HostState};
+use super::{node, push_value, HostCx, HostState};
 use crate::backend::Change;
 use crate::config::common::{Direction, FirewallRule};
 use crate::config::hypervisor::HostFirewall;
@@ -15,12 +15,12 @@ pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
     let file = cx.pve_etc.join("firewall/cluster.fw").display().to_string();
     let text = render(&fw);
     let row = Row::new("firewall", HostState::Services, &("cluster.fw", &text));
-    let want = (file.clone(), text.clone());
-    push(
+    push_value(
         t,
         row,
-        move |cx| differs(cx, &want.0, &want.1),
-        move |cx| write(cx, &file, &text),
+        (file, text),
+        |cx, (file, text)| differs(cx, file, text),
+        |cx, (file, text)| write(cx, file, text),
     );
 }
 

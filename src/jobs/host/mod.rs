@@ -163,6 +163,24 @@ fn push(
     t.push(step.live(move |cx, _| live(cx)));
 }
 
+/// [`push`] of a step about one configured value: `probe` and `act` each get the value.
+fn push_value<T: Send + Sync + 'static>(
+    t: &mut Table<HostState, HostCx>,
+    row: Row<HostState>,
+    value: T,
+    probe: impl Fn(&HostCx, &T) -> Result<Vec<Change>, StepError> + Send + Sync + 'static,
+    act: impl Fn(&HostCx, &T) -> Result<(), StepError> + Send + Sync + 'static,
+) {
+    let value = Arc::new(value);
+    let (probe, seen) = (Arc::new(probe), value.clone());
+    push(
+        t,
+        row,
+        move |cx| probe(cx, &seen),
+        move |cx| act(cx, &value),
+    );
+}
+
 impl JobKind for HostJob {
     type State = HostState;
     type Cx = HostCx;

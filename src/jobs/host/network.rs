@@ -10,7 +10,7 @@
 //! (`#phoenix-moved# `), keeping its lines, and moves other files of `interfaces.d` that define
 //! it (upstream's `50-<name>.cfg`) to `/var/lib/phoenix/host/moved/`.
 
-use super::{node, push, HostCx, HostState};
+use super::{node, push_value, HostCx, HostState};
 use crate::backend::Change;
 use crate::config::host_system::Interface;
 use crate::jobs::{Row, StepError, Table};
@@ -26,13 +26,7 @@ pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
         return;
     };
     let row = Row::new("network", HostState::System, &("network", &i));
-    let want = i.clone();
-    push(
-        t,
-        row,
-        move |cx| differs(cx, &want),
-        move |cx| converge(cx, &i),
-    );
+    push_value(t, row, i, differs, converge);
 }
 
 fn file_of(i: &Interface) -> String {

@@ -2,7 +2,7 @@
 //! its role on its path (`pveum acl modify`; upstream gave `Administrator` on `/`, the default).
 //! Read back from `pveum ... list --output-format json`. Roles Phoenix did not give stay.
 
-use super::{node, push, HostCx, HostState};
+use super::{node, push_value, HostCx, HostState};
 use crate::backend::Change;
 use crate::config::host::PveAcl;
 use crate::jobs::{Row, StepError, Table};
@@ -19,13 +19,12 @@ pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
             HostState::Accounts,
             &("pve_user", &u.name, &acl),
         );
-        let (id, want) = (format!("{}@pam", u.name), acl.clone());
-        let act_id = id.clone();
-        push(
+        push_value(
             t,
             row,
-            move |cx| differs(cx, &id, &want),
-            move |cx| converge(cx, &act_id, &acl),
+            (format!("{}@pam", u.name), acl),
+            |cx, (id, acl)| differs(cx, id, acl),
+            |cx, (id, acl)| converge(cx, id, acl),
         );
     }
 }

@@ -4,7 +4,7 @@
 //! `samba.user` (by reference, never the hard-coded one upstream wrote) is a step too: compared by
 //! its NT hash ([`ntlm`]), set with `smbpasswd -s` on stdin.
 
-use super::{node, ntlm, push, HostCx, HostState};
+use super::{node, ntlm, push_value, HostCx, HostState};
 use crate::backend::Change;
 use crate::config::host::{Samba, SambaShare};
 use crate::config::secret::SecretRef;
@@ -23,12 +23,12 @@ pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
             HostState::Services,
             &("samba_user", &user, &password),
         );
-        let (u, p) = (user.clone(), password.clone());
-        push(
+        push_value(
             t,
             row,
-            move |cx| login_fails(cx, &u, &p),
-            move |cx| set_password(cx, &user, &password),
+            (user, password),
+            |cx, (user, password)| login_fails(cx, user, password),
+            |cx, (user, password)| set_password(cx, user, password),
         );
     }
     for share in &samba.shares {
@@ -37,15 +37,12 @@ pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
             HostState::Services,
             &("samba_share", share, &samba.user),
         );
-        let (want, s) = (
-            (share.clone(), samba.clone()),
-            (share.clone(), samba.clone()),
-        );
-        push(
+        push_value(
             t,
             row,
-            move |cx| share_differs(cx, &want.0),
-            move |cx| make_share(cx, &s.0, &s.1),
+            (share.clone(), samba.clone()),
+            |cx, (share, _)| share_differs(cx, share),
+            |cx, (share, samba)| make_share(cx, share, samba),
         );
     }
 }

@@ -5,7 +5,8 @@
 //! A property Proxmox fixes at creation (a path, a pool, a server) changes by removing and adding
 //! the storage again: for a storage Phoenix did not create, only with `--allow-destructive`.
 
-use super::{node, push, HostCx, HostState};
+use super::{node, push_value, HostCx, HostState};
+use crate::backend::proxmox::{parse_storage_cfg, Storage as Section};
 use crate::backend::Change;
 use crate::config::host_storage::PveStorage;
 use crate::jobs::{Row, StepError, Table};
@@ -21,13 +22,7 @@ pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
             HostState::Storage,
             &("storage", s),
         );
-        let (want, s) = (s.clone(), s.clone());
-        push(
-            t,
-            row,
-            move |cx| differs(cx, &want),
-            move |cx| converge(cx, &s),
-        );
+        push_value(t, row, s.clone(), differs, converge);
     }
     let listed: Vec<String> = cx.setup.storages.iter().map(|s| s.id.clone()).collect();
     let row = Row::new(
@@ -35,49 +30,13 @@ pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
         HostState::Storage,
         &("unlisted", &listed),
     );
-    let want = listed.clone();
-    push(
+    push_value(
         t,
         row,
-        move |cx| unlisted(cx, &want),
-        move |cx| remove_unlisted(cx, &listed),
+        listed,
+        |cx, v| unlisted(cx, v),
+        |cx, v| remove_unlisted(cx, v),
     );
-}
-
-/// A storage as `storage.cfg` has it: its type and its properties.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Section {
-    pub kind: String,
-    pub properties: BTreeMap<String, String>,
-}
-
-/// PVE::SectionConfig's format: `type: id`, then indented `key value` lines.
-pub fn parse(text: &str) -> BTreeMap<String, Section> {
-    let mut out = BTreeMap::new();
-    let mut current: Option<String> = None;
-    for line in text.lines() {
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        if !line.starts_with(char::is_whitespace) {
-            current = line.split_once(':').map(|(kind, id)| {
-                let id = id.trim().to_string();
-                let properties = BTreeMap::new();
-                let kind = kind.trim().to_string();
-                out.insert(id.clone(), Section { kind, properties });
-                id
-            });
-            continue;
-        }
-        // A flag is written bare (`disable`).
-        let line = line.trim();
-        let (k, v) = line.split_once(char::is_whitespace).unwrap_or((line, "1"));
-        let Some(id) = &current else { continue };
-        if let Some(s) = out.get_mut(id) {
-            s.properties.insert(k.to_string(), v.trim().to_string());
-        }
-    }
-    out
 }
 
 fn cfg_path(cx: &HostCx) -> String {
@@ -85,7 +44,9 @@ fn cfg_path(cx: &HostCx) -> String {
 }
 
 fn live(cx: &HostCx) -> Result<BTreeMap<String, Section>, StepError> {
-    Ok(parse(&node::read(cx, &cfg_path(cx))?.unwrap_or_default()))
+    Ok(parse_storage_cfg(
+        &node::read(cx, &cfg_path(cx))?.unwrap_or_default(),
+    ))
 }
 
 /// `content` compares as a set; every other property as written.
@@ -107,47 +68,46 @@ fn describe(kind: &str, properties: &BTreeMap<String, String>) -> String {
     format!("{kind} {}", props.join(" "))
 }
 
-fn differs(cx: &HostCx, want: &PveStorage) -> Result<Vec<Change>, StepError> {
-    let Some(have) = live(cx)?.remove(&want.id) else {
-        let key = format!("storage {}", want.id);
-        return Ok(vec![Change::new(
-            key,
-            None,
-            Some(describe(&want.kind, &want.properties)),
-        )]);
-    };
-    if have.kind != want.kind {
-        let key = format!("storage {} type", want.id);
-        return Ok(vec![Change::new(
-            key,
-            Some(have.kind),
-            Some(want.kind.clone()),
-        )]);
-    }
-    Ok(want
-        .properties
+/// The properties of `want` that `have` holds otherwise.
+fn differing<'a>(want: &'a PveStorage, have: &Section) -> Vec<&'a str> {
+    want.properties
         .iter()
         .filter(|(k, v)| !same(k, have.properties.get(*k), v))
-        .map(|(k, v)| {
-            let key = format!("storage {} {k}", want.id);
-            Change::new(key, have.properties.get(k).cloned(), Some(v.clone()))
+        .map(|(k, _)| k.as_str())
+        .collect()
+}
+
+fn differs(cx: &HostCx, want: &PveStorage) -> Result<Vec<Change>, StepError> {
+    let key = |what: &str| format!("storage {}{what}", want.id);
+    let Some(have) = live(cx)?.remove(&want.id) else {
+        let described = describe(&want.kind, &want.properties);
+        return Ok(vec![Change::new(key(""), None, Some(described))]);
+    };
+    if have.kind != want.kind {
+        let kinds = (Some(have.kind), Some(want.kind.clone()));
+        return Ok(vec![Change::new(key(" type"), kinds.0, kinds.1)]);
+    }
+    Ok(differing(want, &have)
+        .into_iter()
+        .map(|k| {
+            let live = have.properties.get(k).cloned();
+            Change::new(
+                key(&format!(" {k}")),
+                live,
+                Some(want.properties[k].clone()),
+            )
         })
         .collect())
 }
 
 fn converge(cx: &HostCx, want: &PveStorage) -> Result<(), StepError> {
-    let changes = differs(cx, want)?;
     let Some(have) = live(cx)?.remove(&want.id) else {
         return add(cx, want);
     };
-    let fixed = have.kind != want.kind
-        || want.fixed().iter().any(|k| {
-            want.properties
-                .get(*k)
-                .is_some_and(|v| !same(k, have.properties.get(*k), v))
-        });
+    let keys = differing(want, &have);
+    let fixed = have.kind != want.kind || want.fixed().iter().any(|k| keys.contains(k));
     if !fixed {
-        return set(cx, want, &changes);
+        return set(cx, want, &keys);
     }
     let what = format!("storage.{}", want.id);
     if !node::created(cx, &what)? && !cx.allow_destructive {
@@ -156,18 +116,13 @@ fn converge(cx: &HostCx, want: &PveStorage) -> Result<(), StepError> {
                 "storage {} exists as `{}` and Phoenix did not create it; what differs ({}) changes only by removing it and adding it again",
                 want.id,
                 describe(&have.kind, &have.properties),
-                keys(&changes)
+                if have.kind != want.kind { "type".to_string() } else { keys.join(", ") }
             ),
             "rerun with --allow-destructive to let Phoenix replace it (`phoenix plan --setup --allow-destructive` lists it), or give the storage another id",
         ));
     }
     node::act(cx, ["pvesm", "remove", &want.id])?;
     add(cx, want)
-}
-
-fn keys(changes: &[Change]) -> String {
-    let v: Vec<&str> = changes.iter().map(|c| c.key.as_str()).collect();
-    v.join(", ")
 }
 
 fn add(cx: &HostCx, want: &PveStorage) -> Result<(), StepError> {
@@ -189,15 +144,11 @@ fn add(cx: &HostCx, want: &PveStorage) -> Result<(), StepError> {
     node::record_created(cx, &format!("storage.{}", want.id))
 }
 
-fn set(cx: &HostCx, want: &PveStorage, changes: &[Change]) -> Result<(), StepError> {
+/// `pvesm set` of the properties in `keys` (names of `want`'s properties, from [`differing`]).
+fn set(cx: &HostCx, want: &PveStorage, keys: &[&str]) -> Result<(), StepError> {
     let mut argv = vec!["pvesm".to_string(), "set".into(), want.id.clone()];
-    for (k, v) in &want.properties {
-        if changes
-            .iter()
-            .any(|c| c.key == format!("storage {} {k}", want.id))
-        {
-            argv.extend([format!("--{k}"), v.clone()]);
-        }
+    for k in keys {
+        argv.extend([format!("--{k}"), want.properties[*k].clone()]);
     }
     node::act_argv(cx, &argv)
 }
@@ -258,14 +209,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn storage_cfg_sections_parse() {
-        let cfg = parse(
-            "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\nzfspool: tank\n\tdisable\n\tpool tank/subvols\n\tsparse 1\n",
-        );
-        assert_eq!(cfg["local"].kind, "dir");
-        assert_eq!(cfg["local"].properties["path"], "/var/lib/vz");
-        assert_eq!(cfg["tank"].properties["sparse"], "1");
-        assert_eq!(cfg["tank"].properties["disable"], "1");
+    fn content_compares_as_a_set() {
         assert!(same(
             "content",
             Some(&"vztmpl,iso,backup".to_string()),

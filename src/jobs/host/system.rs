@@ -2,29 +2,29 @@
 //! resolves locally (Phoenix's block of `/etc/hosts`, as Debian's installer writes it: services
 //! such as Samba look their own name up and stall when nothing answers).
 
-use super::{node, push, HostCx, HostState};
+use super::{node, push_value, HostCx, HostState};
 use crate::backend::Change;
 use crate::jobs::{Row, StepError, Table};
 
 pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
     if let Some(tz) = cx.setup.timezone.clone() {
         let row = Row::new("timezone", HostState::System, &("timezone", &tz));
-        let want = tz.clone();
-        push(
+        push_value(
             t,
             row,
-            move |cx| timezone_differs(cx, &want),
-            move |cx| set_timezone(cx, &tz),
+            tz,
+            |cx, v| timezone_differs(cx, v),
+            |cx, v| set_timezone(cx, v),
         );
     }
     if let Some(name) = cx.setup.hostname.clone() {
         let row = Row::new("hostname", HostState::System, &("hostname", &name));
-        let want = name.clone();
-        push(
+        push_value(
             t,
             row,
-            move |cx| hostname_differs(cx, &want),
-            move |cx| set_hostname(cx, &name),
+            name,
+            |cx, v| hostname_differs(cx, v),
+            |cx, v| set_hostname(cx, v),
         );
     }
 }

@@ -9,7 +9,7 @@
 //! created at `/<pool>/<name>` with its properties, or has them set (its mountpoint is never
 //! changed once it exists).
 
-use super::{node, push, HostCx, HostState};
+use super::{node, push, push_value, HostCx, HostState};
 use crate::backend::Change;
 use crate::config::host_storage::{Dataset, Pool};
 use crate::jobs::{Row, StepError, Table};
@@ -34,24 +34,12 @@ pub fn steps(t: &mut Table<HostState, HostCx>, cx: &HostCx) {
             HostState::Storage,
             &("pool", p),
         );
-        let (want, p) = (p.clone(), p.clone());
-        push(
-            t,
-            row,
-            move |cx| pool_differs(cx, &want),
-            move |cx| create_pool(cx, &p),
-        );
+        push_value(t, row, p.clone(), pool_differs, create_pool);
     }
     for d in &z.datasets {
         let step = format!("zfs_dataset:{}", d.full_name());
         let row = Row::new(&step, HostState::Storage, &("dataset", d));
-        let (want, d) = (d.clone(), d.clone());
-        push(
-            t,
-            row,
-            move |cx| dataset_differs(cx, &want),
-            move |cx| converge_dataset(cx, &d),
-        );
+        push_value(t, row, d.clone(), dataset_differs, converge_dataset);
     }
 }
 

@@ -374,6 +374,10 @@ pub struct RunOptions {
     /// Stop each guest once it reaches this state (its prerequisites are built completely)
     #[arg(long, value_name = "STATE")]
     pub until: Option<Lifecycle>,
+    /// Treat these guests as built (not checked, not touched): their dependents go on. For
+    /// guests this backend cannot build, e.g. VMs that exist already, on plain LXC
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    pub assume_built: Vec<GuestId>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -517,6 +521,7 @@ impl RunOptions {
             step_timeout: std::time::Duration::from_secs(self.step_timeout),
             jobs: self.jobs.map(usize::from),
             clone_jobs: self.clone_jobs.map(usize::from),
+            assume_built: self.assume_built.clone(),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! states as found when the run began.
 
 use crate::backend::{Hypervisor, RunState};
-use crate::config::{Fleet, GuestId};
+use crate::config::{Fleet, GuestId, GuestRef};
 use crate::exec::ssh_key::GuestSsh;
 use crate::exec::Runner;
 use crate::features::FeatureDirs;
@@ -45,11 +45,16 @@ impl Session {
         self.store.is_none()
     }
 
-    /// The state of `id`: as found when the run began, else asked now.
+    /// The state of `id`: as found when the run began, else asked now (of the backend's VM half
+    /// for a VM).
     pub fn found_state(&self, id: GuestId) -> crate::backend::Result<Option<RunState>> {
-        match self.found.get().and_then(|f| f.get(&id)) {
-            Some(state) => Ok(*state),
-            None => self.backend.state(id),
+        if let Some(state) = self.found.get().and_then(|f| f.get(&id)) {
+            return Ok(*state);
+        }
+        match (self.fleet.guest(id), self.backend.vms()) {
+            (Some(GuestRef::Vm(_)), Some(vms)) => vms.vm_state(id),
+            (Some(GuestRef::Vm(_)), None) => Ok(None),
+            _ => self.backend.state(id),
         }
     }
 }

@@ -139,16 +139,31 @@ impl Rig {
     pub fn converge_in(&self, session: &Arc<Session>, id: u32) -> (GuestSummary, Events) {
         let mut events = Events::default();
         let job = jobs::prepare(session, GuestId(id), Duration::from_secs(30)).unwrap();
-        let GuestJob::Container(job) = job;
-        let summary = converge::converge(&job, session, None, &mut events).unwrap();
+        let summary = match job {
+            GuestJob::Container(job) => converge::converge(&job, session, None, &mut events),
+            GuestJob::Vm(job) => converge::converge(&job, session, None, &mut events),
+        }
+        .unwrap();
         (summary, events)
     }
 
     /// Runs `ids` (empty: all) through the scheduler.
     pub fn run(&self, ids: &[u32], jobs: usize, fail_fast: bool) -> (Summary, Events) {
+        self.run_without(ids, &[], jobs, fail_fast)
+    }
+
+    /// Runs `ids` (empty: all) without the guests `assumed` built (`--assume-built`).
+    pub fn run_without(
+        &self,
+        ids: &[u32],
+        assumed: &[u32],
+        jobs: usize,
+        fail_fast: bool,
+    ) -> (Summary, Events) {
         let session = self.session(false);
         let ids: Vec<GuestId> = ids.iter().map(|i| GuestId(*i)).collect();
-        let order = session.graph.order(&ids).unwrap();
+        let mut order = session.graph.order(&ids).unwrap();
+        order.retain(|id| !assumed.contains(&id.0));
         let events = Events::default();
         let reporter = SharedReporter(Arc::new(Mutex::new(Box::new(events.clone()))));
         let opts = scheduler::Options {

@@ -315,23 +315,18 @@ fn model_servers_run_from_their_config_and_restart_only_when_it_changes() {
     );
 }
 
-/// `phoenix plan --all` on upstream's own files, with the host files they name supplied (the
-/// application scripts, bind-mount sources, template, bridge `vmbr0`) in a network and mount
-/// namespace of the test's own: every container plans; only the VMs are refused (this backend
-/// has none).
-#[test]
-fn upstream_head_plans_every_container() {
-    let Some(head) = common::upstream_head() else {
-        return;
-    };
-    if !lab::sshd::is_root() {
-        assert!(std::env::var("CI").is_err(), "CI=true needs root");
-        return;
-    }
+/// Upstream's own files in a config directory of the test's, with the application scripts they
+/// name, and the host files they name supplied, `phoenix plan --all` with `args` and `envs` (in a
+/// mount and network namespace of its own).
+fn plan_upstream_head(
+    head: &std::path::Path,
+    args: &[&str],
+    envs: &[(&str, std::path::PathBuf)],
+) -> (std::process::Output, Vec<Value>) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config");
     std::fs::create_dir(&config).unwrap();
-    for e in std::fs::read_dir(&head).unwrap().filter_map(|e| e.ok()) {
+    for e in std::fs::read_dir(head).unwrap().filter_map(|e| e.ok()) {
         if e.path().is_file() {
             std::fs::copy(e.path(), config.join(e.file_name())).unwrap();
         }
@@ -367,28 +362,103 @@ fn upstream_head_plans_every_container() {
         .arg(env!("CARGO_BIN_EXE_phoenix"))
         .arg("--config-dir")
         .arg(&config)
-        .args(["--backend", "lxc", "--output", "json", "--state-dir"])
+        .args(args)
+        .args(["--output", "json", "--state-dir"])
         .arg(dir.path().join("state"))
         .arg("--lxc-path")
         .arg(dir.path().join("lxc"))
         .args(["plan", "--all"])
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_os_str())))
         .output()
         .unwrap();
     if made_mount_point {
         let _ = std::fs::remove_dir("/fastData");
     }
-    // Exit 1: the VMs cannot be planned here; nothing else may be an error.
-    assert_eq!(out.status.code(), Some(1), "{}", lab::text(&out));
-    let changes: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+    let changes = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
+    (out, changes)
+}
+
+fn planned<'a>(changes: &'a [Value], kind: &str) -> Vec<&'a str> {
+    changes
+        .iter()
+        .filter(|c| c["kind"] == kind && c["action"] == "create")
+        .map(|c| c["guest"].as_str().unwrap())
+        .collect()
+}
+
+/// `phoenix plan --all` on upstream's own files, with the host files they name supplied (the
+/// application scripts, bind-mount sources, template, bridge `vmbr0`) in a network and mount
+/// namespace of the test's own: every container plans; only the VMs are refused (this backend
+/// has none).
+#[test]
+fn upstream_head_plans_every_container() {
+    let Some(head) = common::upstream_head() else {
+        return;
+    };
+    if !lab::sshd::is_root() {
+        assert!(std::env::var("CI").is_err(), "CI=true needs root");
+        return;
+    }
+    let (out, changes) = plan_upstream_head(&head, &["--backend", "lxc"], &[]);
+    // Exit 1: the VMs cannot be planned here; nothing else may be an error.
+    assert_eq!(out.status.code(), Some(1), "{}", lab::text(&out));
     let errors: Vec<&Value> = changes.iter().filter(|c| c["action"] == "error").collect();
     assert!(errors.iter().all(|c| c["kind"] == "vm"), "{errors:#?}");
-    let planned: Vec<&str> = changes
-        .iter()
-        .filter(|c| c["kind"] == "lxc" && c["action"] == "create")
-        .map(|c| c["guest"].as_str().unwrap())
-        .collect();
-    assert_eq!(planned.len(), 12, "every container plans: {changes:#?}");
+    assert_eq!(
+        planned(&changes, "lxc").len(),
+        12,
+        "every container plans: {changes:#?}"
+    );
+}
+
+/// The same on a stand-in Proxmox node with the storages upstream's files name
+/// (`quickOS-lxc-disks`, a zfspool; `quickOS-vm-disks`, a dir storage for VM disks): all 15
+/// guests plan, the VMs among them, without an error.
+#[test]
+fn upstream_head_plans_all_fifteen_guests_on_a_stand_in_node() {
+    let Some(head) = common::upstream_head() else {
+        return;
+    };
+    let Some(lab) = Lab::with_backend(Backend::Proxmox) else {
+        return;
+    };
+    let vm_disks = lab.path("node/vmdisks");
+    for args in [
+        vec![
+            "add",
+            "zfspool",
+            "quickOS-lxc-disks",
+            "--pool",
+            "tank/lxc",
+            "--content",
+            "rootdir,images",
+        ],
+        vec![
+            "add",
+            "dir",
+            "quickOS-vm-disks",
+            "--path",
+            vm_disks.to_str().unwrap(),
+            "--content",
+            "images,iso",
+        ],
+    ] {
+        let out = lab.node_tool("pvesm", &args);
+        assert!(out.status.success(), "{}", lab::text(&out));
+    }
+    let envs = [
+        ("PHOENIX_PVE_TOOLS", lab.path("node/bin")),
+        ("PHOENIX_PVE_ROOT", lab.path("node")),
+    ];
+    let (out, changes) = plan_upstream_head(&head, &["--backend", "proxmox"], &envs);
+    assert_eq!(out.status.code(), Some(0), "{}", lab::text(&out));
+    assert_eq!(planned(&changes, "lxc").len(), 12, "{changes:#?}");
+    assert_eq!(
+        planned(&changes, "vm"),
+        ["9000", "1001", "1002"],
+        "{changes:#?}"
+    );
 }

@@ -129,7 +129,6 @@ impl Hypervisor for MemoryBackend {
             firewall: false,
             resize_rootfs: false,
             templates: false,
-            vms: false,
             storage_locks: true,
         }
     }

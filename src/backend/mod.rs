@@ -13,6 +13,7 @@ pub mod lxc;
 pub mod memory;
 pub mod owner;
 pub mod proxmox;
+pub mod vm;
 
 pub use change::{Change, Live};
 
@@ -140,8 +141,6 @@ pub struct Capabilities {
     pub firewall: bool,
     pub resize_rootfs: bool,
     pub templates: bool,
-    /// Whether it builds VMs (the `qm` lifecycle). No backend does yet.
-    pub vms: bool,
     /// Whether creates, clones and snapshots take storage locks that time out when many run at
     /// once (Proxmox): then they are limited per storage pool by default.
     pub storage_locks: bool,
@@ -223,6 +222,10 @@ pub trait Hypervisor: Send + Sync {
     /// `lxc` or `proxmox`.
     fn kind(&self) -> &'static str;
     fn capabilities(&self) -> Capabilities;
+    /// Its VM half, where it builds VMs.
+    fn vms(&self) -> Option<&dyn vm::Vms> {
+        None
+    }
     /// What it will refuse for this guest (bridges, storage, files on the host, snapshots it
     /// cannot take), before anything changes. `parent` is the container it clones, if any;
     /// `storage` the storage its root disk is on ([`crate::config::Fleet::storage_of`]).

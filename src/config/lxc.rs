@@ -382,16 +382,23 @@ fn portainer_role(o: &Obj<'_>) -> PortainerRole {
 }
 
 fn exec_via(o: &Obj<'_>) -> ExecVia {
+    read_exec_via(o, &["pct", "lxc", "hypervisor"])
+}
+
+/// `exec_via`: `ssh`, or one of `hypervisor` (the first is the one to suggest).
+pub(super) fn read_exec_via(o: &Obj<'_>, hypervisor: &[&str]) -> ExecVia {
     let Some(v) = o.get("exec_via") else {
         return ExecVia::Hypervisor;
     };
     let n = v.node();
     match n.str() {
         Some("ssh") => ExecVia::Ssh,
-        Some("pct" | "lxc" | "hypervisor") | None => ExecVia::Hypervisor,
+        Some(w) if hypervisor.contains(&w) => ExecVia::Hypervisor,
+        None => ExecVia::Hypervisor,
         Some(other) => {
+            let first = hypervisor.first().copied().unwrap_or("hypervisor");
             n.error(
-                format!("exec_via {other:?} is not \"pct\" or \"ssh\""),
+                format!("exec_via {other:?} is not \"{first}\" or \"ssh\""),
                 None,
             );
             ExecVia::Hypervisor

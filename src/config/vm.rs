@@ -3,7 +3,7 @@
 
 use super::decode::{Node, Obj};
 use super::guest::{self, GuestBase};
-use super::lxc::{abs_path, CORES, DISK_GB, MEMORY_MB};
+use super::lxc::{abs_path, ExecVia, CORES, DISK_GB, MEMORY_MB};
 use super::values::{Cidr, GuestId, IpConfig, Token};
 use serde::Serialize;
 use std::net::Ipv4Addr;
@@ -94,6 +94,19 @@ pub struct Vm {
     pub network: Option<VmNetwork>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// More public keys for the cloud-init user (`user_config.ssh_authorized_keys`), beside
+    /// Phoenix's own guest key.
+    pub ssh_keys: Vec<String>,
+    /// The SHA-256 of `template_image` when it is a URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_image_sha256: Option<String>,
+    /// Clone with `--full` even where a linked clone is possible.
+    pub full_clone: bool,
+    /// Whether cloud-init upgrades the packages at first boot (Proxmox's `ciupgrade`, on by
+    /// default there; off here unless asked: features install what they need).
+    pub package_upgrade: bool,
+    /// How scripts reach the VM: the guest agent (`qm guest exec`, the default) or SSH.
+    pub exec_via: ExecVia,
 }
 
 const DEAD_KEYS: &[&str] = &[
@@ -193,7 +206,7 @@ pub fn vm(n: Node<'_>) -> Option<Vm> {
     let name_token = |key: &'static str| o.get(key).and_then(|v| v.node().token(Token::Name));
     let vm = Vm {
         base: guest::base(id.unwrap_or(GuestId(0)), &o, n, &guest::VM),
-        template_image: name_token("template_image"),
+        template_image: o.get("template_image").and_then(|v| image(v.node())),
         cores: o.opt_uint("cores", CORES.0, CORES.1),
         memory_mb: o.opt_uint("memory_mb", MEMORY_MB.0, MEMORY_MB.1),
         disk_size_gb: o.opt_uint("disk_size_gb", DISK_GB.0, DISK_GB.1),
@@ -219,6 +232,13 @@ pub fn vm(n: Node<'_>) -> Option<Vm> {
             .unwrap_or_default(),
         network: o.get("network_config").and_then(|v| vm_network(v.node())),
         username: username(&o),
+        ssh_keys: ssh_keys(&o),
+        template_image_sha256: o
+            .get("template_image_sha256")
+            .and_then(|v| sha256(v.node())),
+        full_clone: o.opt_bool("full_clone").unwrap_or(false),
+        package_upgrade: o.opt_bool("package_upgrade").unwrap_or(false),
+        exec_via: exec_via(&o),
     };
     let b = &vm.base;
     if !b.is_template && b.clone_from.is_none() && vm.template_image.is_none() {
@@ -255,8 +275,78 @@ fn username(o: &Obj<'_>) -> Option<String> {
     let uo = v.node().object()?;
     let u = uo.get("username").and_then(|v| v.node().token(Token::Name));
     uo.mark("gw");
+    uo.mark("ssh_authorized_keys");
     uo.finish();
     u
+}
+
+/// `user_config.ssh_authorized_keys`: OpenSSH public key lines.
+fn ssh_keys(o: &Obj<'_>) -> Vec<String> {
+    let Some(user) = o.get("user_config") else {
+        return Vec::new();
+    };
+    let Some(uo) = user.node().object() else {
+        return Vec::new();
+    };
+    let Some(v) = uo.get("ssh_authorized_keys") else {
+        return Vec::new();
+    };
+    let n = v.node();
+    n.list(|k| {
+        let s = k.nonempty_str()?;
+        let words: Vec<&str> = s.split_whitespace().collect();
+        if words.len() < 2 || !words[0].starts_with("ssh-") && !words[0].starts_with("ecdsa-") {
+            k.error(
+                "not an OpenSSH public key",
+                Some("one line of a .pub file: \"ssh-ed25519 AAAA... comment\"".into()),
+            );
+            return None;
+        }
+        if s.contains(['\n', '\r']) {
+            k.error("a key is one line", None);
+            return None;
+        }
+        Some(s.to_string())
+    })
+    .unwrap_or_default()
+}
+
+/// `template_image`: a URL (with `template_image_sha256`), a storage volume, an absolute path on
+/// the node, or (upstream's shape) a file name of Ubuntu's cloud images.
+fn image(n: Node<'_>) -> Option<String> {
+    let s = n.nonempty_str()?;
+    let checked = match s.split_once("://") {
+        Some(("http" | "https", rest)) => crate::config::values::check_token(rest, Token::Options)
+            .map_err(|e| format!("{s:?} {e}")),
+        Some(_) => Err(format!("{s:?}: only http and https URLs are fetched")),
+        None if s.starts_with('/') || s.contains(':') => {
+            crate::config::values::check_token(s, Token::Path).map_err(|e| format!("{s:?} {e}"))
+        }
+        None => {
+            crate::config::values::check_token(s, Token::Name).map_err(|e| format!("{s:?} {e}"))
+        }
+    };
+    match checked {
+        Ok(()) => Some(s.to_string()),
+        Err(e) => {
+            n.error(e, Some("a URL, a storage volume (local:iso/x.img), an absolute path on the node, or an Ubuntu cloud image's file name".into()));
+            None
+        }
+    }
+}
+
+fn sha256(n: Node<'_>) -> Option<String> {
+    let s = n.nonempty_str()?;
+    if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Some(s.to_ascii_lowercase());
+    }
+    n.error("not a SHA-256 (64 hex digits)", None);
+    None
+}
+
+/// `exec_via`: `qm` (the guest agent, the default) or `ssh`.
+fn exec_via(o: &Obj<'_>) -> ExecVia {
+    super::lxc::read_exec_via(o, &["qm", "agent", "hypervisor"])
 }
 
 /// A stack as a name (`"qdrant"`) or as `{name, environment}`.

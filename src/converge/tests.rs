@@ -208,6 +208,7 @@ fn a_guest_stopped_by_an_interrupted_step_runs_again() {
         let job =
             match crate::jobs::prepare(&session, GuestId(950), std::time::Duration::from_secs(5)) {
                 Ok(crate::jobs::GuestJob::Container(j)) => j,
+                Ok(_) => panic!("950 is a container"),
                 Err(e) => panic!("{e}"),
             };
         use crate::jobs::JobKind;

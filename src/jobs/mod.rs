@@ -95,14 +95,18 @@ impl Unbuildable {
 }
 
 /// A guest's job, ready to converge.
+// A run holds one per guest, briefly: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum GuestJob {
     Container(lxc::ContainerJob),
+    Vm(vm::VmJob),
 }
 
 impl GuestJob {
     pub fn label(&self) -> &Label {
         match self {
             GuestJob::Container(j) => j.label(),
+            GuestJob::Vm(j) => j.label(),
         }
     }
 }
@@ -117,7 +121,7 @@ pub fn prepare(
         Some(GuestRef::Ct(ct)) => {
             lxc::ContainerJob::prepare(session, ct, step_timeout).map(GuestJob::Container)
         }
-        Some(GuestRef::Vm(v)) => Err(vm::unbuildable(session, v)),
+        Some(GuestRef::Vm(v)) => vm::VmJob::prepare(session, v, step_timeout).map(GuestJob::Vm),
         None => Err(Unbuildable::config(format!(
             "guest {id} is not defined in the configuration"
         ))),

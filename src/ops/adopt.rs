@@ -41,15 +41,22 @@ fn one(
         error: None,
     };
     crate::exec::set_current_guest(Some(id.to_string()));
+    let exists = || match session.found_state(id) {
+        Ok(None) => Err(format!(
+            "it does not exist, so there is nothing to adopt (`phoenix run {id}` builds it)"
+        )),
+        Err(e) => Err(e.to_string()),
+        Ok(Some(_)) => Ok(()),
+    };
+    let adopted = |r: Result<_, _>| r.map_err(|e: state_machine::EngineError| e.to_string());
     let found = match jobs::prepare(session, id, Duration::from_secs(1800)) {
         Err(e) => Err(e.to_string()),
-        Ok(GuestJob::Container(job)) => match session.backend.state(id) {
-            Ok(None) => Err(format!(
-                "it does not exist, so there is nothing to adopt (`phoenix run {id}` builds it)"
-            )),
-            Err(e) => Err(e.to_string()),
-            Ok(Some(_)) => adopt::adopt(&job, store, trust_scripts).map_err(|e| e.to_string()),
-        },
+        Ok(GuestJob::Container(job)) => {
+            exists().and_then(|()| adopted(adopt::adopt(&job, store, trust_scripts)))
+        }
+        Ok(GuestJob::Vm(job)) => {
+            exists().and_then(|()| adopted(adopt::adopt(&job, store, trust_scripts)))
+        }
     };
     crate::exec::set_current_guest(None);
     match found {

@@ -188,14 +188,16 @@ fn backend(
     )
 }
 
-/// Phoenix's key for guests reached over SSH, made on first use; none when no guest is.
+/// Phoenix's key for guests reached over SSH (and given to every VM's cloud-init user), made
+/// on first use; none when no guest needs it.
 fn guest_key(opts: &Options, fleet: &Fleet) -> Result<Option<GuestSsh>> {
     use crate::config::lxc::ExecVia;
-    let uses_ssh = fleet
-        .lxc
-        .containers
-        .values()
-        .any(|c| c.exec_via == ExecVia::Ssh);
+    let uses_ssh = !fleet.vm.vms.is_empty()
+        || fleet
+            .lxc
+            .containers
+            .values()
+            .any(|c| c.exec_via == ExecVia::Ssh);
     if !uses_ssh {
         return Ok(None);
     }

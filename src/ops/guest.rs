@@ -3,9 +3,11 @@
 
 use super::connect::{self, Purpose};
 use super::{load, Options};
-use crate::backend::RunState;
+use crate::backend::vm::Vms;
+use crate::backend::{self, RunState};
 use crate::config::{GuestId, GuestRef};
 use crate::error::{Error, Result};
+use crate::jobs;
 use crate::session::Session;
 use crate::ui::out;
 pub use crate::ui::state::GuestStatus;
@@ -17,16 +19,17 @@ pub enum Op {
     Restart,
 }
 
-/// The session, once every id is known to be a container this backend manages.
+/// The session, once every id is known to be a guest of the fleet that this backend manages.
 fn open(opts: &Options, ids: &[GuestId]) -> Result<Session> {
     let fleet = load::checked(opts)?;
     let session = connect::session(opts, fleet, Purpose::Guests)?;
     for id in ids {
         match session.fleet.guest(*id) {
             Some(GuestRef::Ct(_)) => {}
+            Some(GuestRef::Vm(_)) if session.backend.vms().is_some() => {}
             Some(GuestRef::Vm(_)) => {
                 return Err(Error::usage(format!(
-                    "{id} is a VM; the {} backend cannot manage VMs yet",
+                    "{id} is a VM, and the {} backend has no VMs",
                     session.backend.kind()
                 )))
             }
@@ -40,6 +43,61 @@ fn open(opts: &Options, ids: &[GuestId]) -> Result<Session> {
     Ok(session)
 }
 
+/// One listed guest: a container through the backend, a VM through its VM half.
+struct Guest<'a> {
+    s: &'a Session,
+    id: GuestId,
+}
+
+impl Guest<'_> {
+    fn vms(&self) -> Option<&dyn Vms> {
+        match self.s.fleet.guest(self.id) {
+            Some(GuestRef::Vm(_)) => self.s.backend.vms(),
+            _ => None,
+        }
+    }
+
+    fn start(&self) -> backend::Result<()> {
+        match self.vms() {
+            Some(v) => v.vm_start(self.id),
+            None => self.s.backend.start(self.id),
+        }
+    }
+
+    /// A VM is shut down cleanly (stopped hard after the timeout).
+    fn stop(&self) -> backend::Result<()> {
+        match self.vms() {
+            Some(v) => v.vm_shutdown(self.id),
+            None => self.s.backend.stop(self.id),
+        }
+    }
+
+    fn destroy(&self) -> backend::Result<()> {
+        match self.vms() {
+            Some(v) => v.vm_destroy(self.id),
+            None => self.s.backend.destroy(self.id),
+        }
+    }
+
+    fn snapshots(&self) -> backend::Result<Vec<String>> {
+        match self.vms() {
+            Some(v) => Ok(v
+                .vm_inspect(self.id)?
+                .and_then(|l| l.snapshots)
+                .unwrap_or_default()),
+            None => self.s.backend.snapshots(self.id),
+        }
+    }
+
+    /// Its job's id in the store (`lxc/950`, `vm/1001`).
+    fn job_id(&self) -> String {
+        match self.s.fleet.guest(self.id) {
+            Some(g) => jobs::label_of(g).job_id,
+            None => format!("lxc/{}", self.id),
+        }
+    }
+}
+
 /// Starts, stops or restarts each guest; the ones that fail are reported together. It holds the
 /// store's lock meanwhile, so it never stops a guest under a running `phoenix run` (which is
 /// named instead).
@@ -49,11 +107,11 @@ pub fn lifecycle(opts: &Options, ids: &[GuestId], op: Op) -> Result<()> {
     let _lock = connect::hold_store(&opts.state_dir, &*s.runner)?;
     let mut failed = Vec::new();
     for id in ids {
-        let b = &s.backend;
+        let g = Guest { s: &s, id: *id };
         let (result, done) = match op {
-            Op::Start => (b.start(*id), "running"),
-            Op::Stop => (b.stop(*id), "stopped"),
-            Op::Restart => (b.stop(*id).and_then(|()| b.start(*id)), "restarted"),
+            Op::Start => (g.start(), "running"),
+            Op::Stop => (g.stop(), "stopped"),
+            Op::Restart => (g.stop().and_then(|()| g.start()), "restarted"),
         };
         match result {
             Ok(()) if !opts.quiet => out::err_line(&format!("{id}: {done}")),
@@ -81,11 +139,12 @@ pub fn delete(opts: &Options, ids: &[GuestId], confirmed: impl Fn(&str) -> bool)
     let store = connect::hold_store(&opts.state_dir, &*s.runner)?;
     let mut failed = Vec::new();
     for id in ids {
-        if let Err(e) = s.backend.destroy(*id) {
+        let g = Guest { s: &s, id: *id };
+        if let Err(e) = g.destroy() {
             failed.push(format!("{id}: {e}"));
             continue;
         }
-        if let Err(e) = store.remove(&format!("lxc/{id}")) {
+        if let Err(e) = store.remove(&g.job_id()) {
             out::err_line(&format!(
                 "warning: {id}: destroyed, but its state could not be removed: {e}"
             ));
@@ -107,14 +166,15 @@ pub fn status(opts: &Options, ids: &[GuestId]) -> Result<(Vec<GuestStatus>, Vec<
     let mut found = Vec::new();
     let mut failed = Vec::new();
     for id in ids {
-        let state = match s.backend.state(*id) {
+        let g = Guest { s: &s, id: *id };
+        let state = match s.found_state(*id) {
             Ok(st) => st,
             Err(e) => {
                 failed.push(format!("{id}: {e}"));
                 continue;
             }
         };
-        let rec = match reader.job(&format!("lxc/{id}")) {
+        let rec = match reader.job(&g.job_id()) {
             Some(state_machine::ReadOutcome::Ok(v)) => Some(v.record),
             _ => None,
         };
@@ -130,7 +190,7 @@ pub fn status(opts: &Options, ids: &[GuestId]) -> Result<(Vec<GuestStatus>, Vec<
             recorded_state: rec.as_ref().map(|r| r.state.clone()),
             recorded_status: rec.as_ref().map(|r| r.status.to_string()),
             snapshots: match state {
-                Some(_) => s.backend.snapshots(*id).unwrap_or_default(),
+                Some(_) => g.snapshots().unwrap_or_default(),
                 None => Vec::new(),
             },
         });

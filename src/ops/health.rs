@@ -26,13 +26,13 @@ fn guest(session: &Arc<crate::session::Session>, id: GuestId) -> GuestHealth {
         error: None,
     };
     let job = match jobs::prepare(session, id, Duration::from_secs(300)) {
-        Ok(GuestJob::Container(job)) => job,
+        Ok(job) => job,
         Err(e) => {
             health.error = Some(e.to_string());
             return health;
         }
     };
-    match session.backend.state(id) {
+    match session.found_state(id) {
         Ok(Some(RunState::Running)) => {}
         Ok(Some(_)) => health.error = Some("it is not running".into()),
         Ok(None) => health.error = Some("it does not exist".into()),
@@ -40,7 +40,10 @@ fn guest(session: &Arc<crate::session::Session>, id: GuestId) -> GuestHealth {
     }
     if health.error.is_none() {
         crate::exec::set_current_guest(Some(id.to_string()));
-        health.checks = checks::run(&job);
+        health.checks = match &job {
+            GuestJob::Container(j) => checks::run(j),
+            GuestJob::Vm(j) => checks::run(j),
+        };
         crate::exec::set_current_guest(None);
         if health.checks.is_empty() {
             health.error = Some(

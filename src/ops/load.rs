@@ -72,16 +72,20 @@ pub fn preflight(opts: &Options, session: &Session, ids: &[GuestId]) -> Result<(
     finish(diag, opts.quiet)
 }
 
-/// What the backend will refuse for the containers of the run (bridges, storage, files on the
-/// guests' host, snapshots it cannot take), as errors at their fields.
+/// What the backend will refuse for the guests of the run (storage, files on the guests' host,
+/// snapshots it cannot take, images, firewall rules), as errors at their fields.
 fn backend_preflight(session: &Session, ids: &[GuestId], diag: &Diagnostics) {
     let fleet = &session.fleet;
     for id in ids {
-        let Some(g @ GuestRef::Ct(ct)) = fleet.guest(*id) else {
+        let Some(g) = fleet.guest(*id) else {
             continue;
         };
+        let refusals = match g {
+            GuestRef::Ct(ct) => refusals_of(session, ct),
+            GuestRef::Vm(vm) => crate::jobs::vm::refusals(session, vm),
+        };
         let (file, at) = (fleet.file_of(g.kind()), fleet.pointer_of(g));
-        for r in refusals_of(session, ct) {
+        for r in refusals {
             let ptr = match r.field.is_empty() {
                 true => at.clone(),
                 false => format!("{at}/{}", r.field),

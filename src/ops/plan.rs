@@ -87,6 +87,7 @@ fn guest(
     let timeout = Duration::from_secs(1800);
     match jobs::prepare(session, id, timeout) {
         Ok(GuestJob::Container(j)) => changes_of(&j, reader),
+        Ok(GuestJob::Vm(j)) => changes_of(&j, reader),
         Err(e) => {
             let label = session.fleet.guest(id).map(jobs::label_of);
             let label = label.unwrap_or_else(|| Label::new("guest", id, ""));

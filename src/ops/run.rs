@@ -30,6 +30,24 @@ pub struct RunRequest {
     pub jobs: Option<usize>,
     /// Create/clone/snapshot operations at once per storage pool (`None`: the backend's default).
     pub clone_jobs: Option<usize>,
+    /// Guests taken as built, left out of the run: their dependents go on (`--assume-built`).
+    pub assume_built: Vec<GuestId>,
+}
+
+/// The build order without the guests `--assume-built` names (each must be in the fleet): the
+/// scheduler counts a prerequisite outside the order as met.
+fn without_assumed(
+    fleet: &crate::config::Fleet,
+    mut order: Vec<GuestId>,
+    assumed: &[GuestId],
+) -> Result<Vec<GuestId>> {
+    if let Some(id) = assumed.iter().find(|id| fleet.guest(**id).is_none()) {
+        return Err(Error::usage(format!(
+            "--assume-built {id}: guest {id} is not defined in the configuration"
+        )));
+    }
+    order.retain(|id| !assumed.contains(id));
+    Ok(order)
 }
 
 pub fn run(opts: &Options, req: &RunRequest) -> Result<(Summary, Status)> {
@@ -44,6 +62,7 @@ pub fn run(opts: &Options, req: &RunRequest) -> Result<(Summary, Status)> {
         .graph
         .order(&req.ids)
         .map_err(|e| Error::usage(e.to_string()))?;
+    let order = without_assumed(&session.fleet, order, &req.assume_built)?;
     load::preflight(opts, &session, &order)?;
     if !req.dry_run {
         session.store = Some(connect::hold_store(&opts.state_dir, &*session.runner)?);

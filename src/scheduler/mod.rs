@@ -258,14 +258,19 @@ fn find_states(session: &Session, order: &[GuestId]) {
     if session.dry_run() {
         return;
     }
-    let containers: Vec<GuestId> = order
-        .iter()
-        .copied()
-        .filter(|id| matches!(session.fleet.guest(*id), Some(GuestRef::Ct(_))))
-        .collect();
-    let _ = session
-        .found
-        .set(session.backend.states(&containers).unwrap_or_default());
+    let of_kind = |vm: bool| -> Vec<GuestId> {
+        order
+            .iter()
+            .copied()
+            .filter(|id| matches!(session.fleet.guest(*id), Some(GuestRef::Vm(_))) == vm)
+            .collect()
+    };
+    let mut found = session.backend.states(&of_kind(false)).unwrap_or_default();
+    let vms = of_kind(true);
+    if let (Some(backend), false) = (session.backend.vms(), vms.is_empty()) {
+        found.extend(backend.vm_states(&vms).unwrap_or_default());
+    }
+    let _ = session.found.set(found);
 }
 
 fn converge_job(
@@ -276,6 +281,7 @@ fn converge_job(
 ) -> Result<GuestSummary, EngineError> {
     match job {
         GuestJob::Container(j) => converge::converge(j, session, until, reporter),
+        GuestJob::Vm(j) => converge::converge(j, session, until, reporter),
     }
 }
 

@@ -111,13 +111,18 @@ fn a_vm_the_backend_cannot_build_blocks_only_its_dependents() {
         g("1001")
             .error
             .unwrap()
-            .contains("the memory backend cannot build VMs yet"),
+            .contains("the memory backend cannot build VMs (VM 1001 docker-host)"),
         "{s:?}"
     );
     assert_eq!(g("951").outcome, Outcome::Blocked);
     assert_eq!(g("951").blocked_by.as_deref(), Some("1001"));
     assert_eq!(g("950").outcome, Outcome::Converged);
     assert!(!s.ok());
+    // `--assume-built 1001`: the VM exists elsewhere; its dependent is built against it.
+    let (s, _) = rig.run_without(&[], &[1001], 4, false);
+    assert!(s.ok(), "{s:?}");
+    assert_eq!(s.guest("951").unwrap().outcome, Outcome::Converged);
+    assert!(s.guest("1001").is_none(), "not touched: {s:?}");
     // Reported first: before any step of any guest started.
     let first_step = events
         .all()

@@ -140,7 +140,6 @@ impl Hypervisor for LxcBackend {
             firewall: false,
             resize_rootfs: false,
             templates: false,
-            vms: false,
             storage_locks: false,
         }
     }

@@ -1,4 +1,4 @@
-//! A container's firewall rules through `pvesh`: read in position order, and converged without
+//! A guest's firewall rules (a container's or a VM's: one `VMID.fw` either way) through `pvesh`: read in position order, and converged without
 //! deleting and recreating the rules already in place at the top. pve-firewall inserts every new
 //! rule at the top, whatever `pos` says (`API2/Firewall/Rules.pm` `create_rule`: `unshift`), so
 //! the missing rules are created last first and each moved below the kept ones (`moveto`, which
@@ -11,17 +11,32 @@ use crate::config::common::{Direction, FirewallRule};
 use crate::config::GuestId;
 use crate::exec::Cmd;
 
+/// Whose firewall: the API path segment of the guest's kind.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Kind {
+    Ct,
+    Vm,
+}
+
 impl ProxmoxBackend {
-    fn firewall_base(&self, id: GuestId) -> Result<String> {
-        Ok(format!("/nodes/{}/lxc/{id}/firewall", self.node()?))
+    fn firewall_base(&self, kind: Kind, id: GuestId) -> Result<String> {
+        let segment = match kind {
+            Kind::Ct => "lxc",
+            Kind::Vm => "qemu",
+        };
+        Ok(format!("/nodes/{}/{segment}/{id}/firewall", self.node()?))
     }
 
     /// Firewall rules as the node has them, in order, and their digest (none without rules).
-    fn firewall_rules(&self, id: GuestId) -> Result<(Vec<FirewallRule>, Option<String>)> {
+    fn firewall_rules(
+        &self,
+        kind: Kind,
+        id: GuestId,
+    ) -> Result<(Vec<FirewallRule>, Option<String>)> {
         let out = self.runner.run(&Cmd::probe([
             self.tool("pvesh"),
             "get".into(),
-            format!("{}/rules", self.firewall_base(id)?),
+            format!("{}/rules", self.firewall_base(kind, id)?),
             "--output-format".into(),
             "json".into(),
         ]))?;
@@ -40,12 +55,13 @@ impl ProxmoxBackend {
 
     pub(super) fn firewall_diff(
         &self,
+        kind: Kind,
         id: GuestId,
         enabled: bool,
         rules: &[FirewallRule],
     ) -> Result<Vec<Change>> {
         let want: &[FirewallRule] = if enabled { rules } else { &[] };
-        let (have, _) = self.firewall_rules(id)?;
+        let (have, _) = self.firewall_rules(kind, id)?;
         if have == want {
             return Ok(Vec::new());
         }
@@ -59,16 +75,17 @@ impl ProxmoxBackend {
 
     pub(super) fn converge_firewall(
         &self,
+        kind: Kind,
         id: GuestId,
         enabled: bool,
         rules: &[FirewallRule],
     ) -> Result<()> {
-        let base = self.firewall_base(id)?;
+        let base = self.firewall_base(kind, id)?;
         let want: &[FirewallRule] = if enabled { rules } else { &[] };
-        let (delete, create) = plan(&self.firewall_rules(id)?.0, want);
+        let (delete, create) = plan(&self.firewall_rules(kind, id)?.0, want);
         let pvesh = |args: Vec<String>| self.act(self.pvesh(args), 60);
         let with_digest = |mut args: Vec<String>| -> Result<Vec<String>> {
-            if let Some(d) = self.firewall_rules(id)?.1 {
+            if let Some(d) = self.firewall_rules(kind, id)?.1 {
                 args.extend(["--digest".into(), d]);
             }
             Ok(args)

@@ -13,18 +13,21 @@
 //! - [`rootfs`]: create and clone, and the root disk grown, never shrunk;
 //! - [`snapshots`]: matched by exact name; templates;
 //! - [`exec`]: `pct exec` / `pct push` with a clean environment;
-//! - [`pct`]: reading the config file (sections, pending changes) and `pct list`.
+//! - [`pct`]: reading the config file (sections, pending changes) and `pct list`;
+//! - [`qm`] and [`vm_settings`]: VMs (create from a cloud image, clone, `qm set`, the agent).
 
 mod exec;
 mod firewall;
 mod node;
 pub mod pct;
 mod preflight;
+mod qm;
 mod raw_lines;
 mod rootfs;
 mod settings;
 mod snapshots;
 mod tasks;
+mod vm_settings;
 
 use super::{
     Applied, BackendError, Capabilities, Change, Hypervisor, Live, Refusal, Result, RunState,
@@ -139,6 +142,73 @@ impl ProxmoxBackend {
         }
     }
 
+    /// `TOOL list`, then each of `paths` (config files), in one command: the listing and each
+    /// file's text (empty when it is missing).
+    fn list_with_configs(&self, tool: &str, paths: &[String]) -> Result<(String, Vec<String>)> {
+        let script = r#"tool=$1; shift; "$tool" list || exit; for f; do echo "==> $f <=="; cat "$f" 2>/dev/null; done"#;
+        let mut argv = vec![
+            "sh".to_string(),
+            "-c".into(),
+            script.into(),
+            "sh".into(),
+            self.tool(tool),
+        ];
+        argv.extend(paths.iter().cloned());
+        let text = self.runner.run(&Cmd::probe(argv))?.stdout_str();
+        let (list, files) = text
+            .split_once("==> ")
+            .map_or((text.as_str(), ""), |(l, f)| (l, f));
+        let configs = format!("==> {files}")
+            .split("==> ")
+            .skip(1)
+            .map(|c| c.split_once(" <==\n").map_or("", |(_, c)| c).to_string())
+            .collect();
+        Ok((list.to_string(), configs))
+    }
+
+    /// Keeps the config files read with the guests' states, each for its guest's first
+    /// inspection (guests listed, with a config).
+    fn keep_prefetched(
+        &self,
+        ids: &[GuestId],
+        configs: Vec<String>,
+        listed: &HashMap<GuestId, RunState>,
+    ) {
+        let mut kept = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, config) in ids.iter().zip(configs) {
+            if listed.contains_key(id) && !config.is_empty() {
+                kept.insert(*id, self.live_of(*id, config));
+            }
+        }
+    }
+
+    fn take_prefetched(&self, id: GuestId) -> Option<Live> {
+        self.prefetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id)
+    }
+
+    /// `TOOL status ID` (`pct` or `qm`): `None` when the guest does not exist.
+    fn status_of(&self, tool: &str, id: GuestId) -> Result<Option<RunState>> {
+        let argv = vec![self.tool(tool), "status".into(), id.to_string()];
+        let out = self.runner.output(&Cmd::probe(argv))?;
+        if !out.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            if format!("{}{err}", out.stdout_str()).contains("does not exist") {
+                return Ok(None);
+            }
+            return Err(BackendError::Invalid(format!(
+                "{tool} status {id}: {}",
+                out.tail(5)
+            )));
+        }
+        Ok(Some(match out.stdout_str().contains("status: running") {
+            true => RunState::Running,
+            false => RunState::Stopped,
+        }))
+    }
+
     fn mkdir_on_node(&self, dir: &Path) -> Result<()> {
         self.act(
             vec!["mkdir".into(), "-p".into(), dir.display().to_string()],
@@ -158,9 +228,12 @@ impl Hypervisor for ProxmoxBackend {
             firewall: true,
             resize_rootfs: true,
             templates: true,
-            vms: false,
             storage_locks: true,
         }
+    }
+
+    fn vms(&self) -> Option<&dyn super::vm::Vms> {
+        Some(self)
     }
 
     fn preflight(
@@ -177,57 +250,19 @@ impl Hypervisor for ProxmoxBackend {
     }
 
     fn state(&self, id: GuestId) -> Result<Option<RunState>> {
-        let out = self
-            .runner
-            .output(&Cmd::probe(self.pct(["status".into(), id.to_string()])))?;
-        if !out.success() {
-            let text = format!(
-                "{}{}",
-                out.stdout_str(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            if text.contains("does not exist") {
-                return Ok(None);
-            }
-            return Err(BackendError::Invalid(format!(
-                "pct status {id}: {}",
-                out.tail(5)
-            )));
-        }
-        Ok(Some(if out.stdout_str().contains("status: running") {
-            RunState::Running
-        } else {
-            RunState::Stopped
-        }))
+        self.status_of("pct", id)
     }
 
     /// One command for all: `pct list` (`VMID Status Lock Name` rows), then the config file of
     /// each guest listed, kept for that guest's first [`Hypervisor::inspect`].
     fn states(&self, ids: &[GuestId]) -> Result<HashMap<GuestId, Option<RunState>>> {
-        let script = r#"pct=$1; shift; "$pct" list || exit; for f; do echo "==> $f <=="; cat "$f" 2>/dev/null; done"#;
-        let mut argv = vec![
-            "sh".to_string(),
-            "-c".into(),
-            script.into(),
-            "sh".into(),
-            self.tool("pct"),
-        ];
-        argv.extend(
-            ids.iter()
-                .map(|id| self.layout.conf_path(*id).display().to_string()),
-        );
-        let text = self.runner.run(&Cmd::probe(argv))?.stdout_str();
-        let (list, files) = text
-            .split_once("==> ")
-            .map_or((text.as_str(), ""), |(l, f)| (l, f));
-        let listed = pct::list_states(list);
-        let mut kept = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
-        for (id, config) in ids.iter().zip(format!("==> {files}").split("==> ").skip(1)) {
-            let config = config.split_once(" <==\n").map_or("", |(_, c)| c);
-            if listed.contains_key(id) && !config.is_empty() {
-                kept.insert(*id, self.live_of(*id, config.to_string()));
-            }
-        }
+        let paths: Vec<String> = ids
+            .iter()
+            .map(|id| self.layout.conf_path(*id).display().to_string())
+            .collect();
+        let (list, configs) = self.list_with_configs("pct", &paths)?;
+        let listed = pct::list_states(&list);
+        self.keep_prefetched(ids, configs, &listed);
         Ok(ids
             .iter()
             .map(|id| (*id, listed.get(id).copied()))
@@ -278,12 +313,7 @@ impl Hypervisor for ProxmoxBackend {
     /// The config file itself, read on the node: current values, raw lines, pending changes,
     /// snapshots and lock in one read (`pct config` would merge pending values in).
     fn inspect(&self, id: GuestId) -> Result<Option<Live>> {
-        if let Some(live) = self
-            .prefetched
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id)
-        {
+        if let Some(live) = self.take_prefetched(id) {
             return Ok(Some(live));
         }
         let Some(config) = self.read_remote(&self.layout.conf_path(id))? else {

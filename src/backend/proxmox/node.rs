@@ -35,6 +35,11 @@ impl NodeLayout {
         self.etc.join(format!("lxc/{id}.conf"))
     }
 
+    /// `/etc/pve/qemu-server/VMID.conf`.
+    pub fn vm_conf_path(&self, id: crate::config::GuestId) -> PathBuf {
+        self.etc.join(format!("qemu-server/{id}.conf"))
+    }
+
     pub fn lock_path(&self, id: crate::config::GuestId) -> PathBuf {
         self.lock_dir.join(format!("pve-config-{id}.lock"))
     }

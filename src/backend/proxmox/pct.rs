@@ -106,14 +106,20 @@ pub fn list_states(
         .collect()
 }
 
+/// Whether a section of a config file is a snapshot: not pending changes (`[pve:pending]` of a
+/// container, `[PENDING]` of a VM) nor a VM's special sections (`[special:cloudinit]`).
+fn is_snapshot_section(name: &str) -> bool {
+    !matches!(name, "pve:pending" | "PENDING") && !name.starts_with("special:")
+}
+
 /// The snapshot sections of a config file, in order, with whether each is finished (an
-/// interrupted snapshot task leaves `snapstate: prepare`). `[pve:pending]` is not a snapshot.
+/// interrupted snapshot task leaves `snapstate: prepare`).
 pub fn sections(text: &str) -> Vec<(String, bool)> {
     let mut out: Vec<(String, bool)> = Vec::new();
     let mut in_snapshot = false;
     for line in text.lines().map(str::trim) {
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            in_snapshot = name != "pve:pending";
+            in_snapshot = is_snapshot_section(name);
             if in_snapshot {
                 out.push((name.to_string(), true));
             }
@@ -172,7 +178,7 @@ mod tests {
         assert_eq!(size_gb("512M"), Some(1));
         assert_eq!(size_gb("1T"), Some(1024));
         assert_eq!(size_gb("x"), None);
-        let conf = "memory: 512\nparent: half\n\n[pve:pending]\nnameserver: 1.1.1.1\n\n[final-form]\nmemory: 512\n\n[half]\nsnapstate: prepare\n";
+        let conf = "memory: 512\nparent: half\n\n[pve:pending]\nnameserver: 1.1.1.1\n\n[PENDING]\ncores: 1\n\n[special:cloudinit]\nciuser: x\n\n[final-form]\nmemory: 512\n\n[half]\nsnapstate: prepare\n";
         assert_eq!(
             sections(conf),
             [

@@ -63,6 +63,51 @@ impl ProxmoxBackend {
         None
     }
 
+    /// A VM's: its storage holds images, its image is on the node, its rules are valid.
+    pub(super) fn vm_refusals(
+        &self,
+        storage: &str,
+        image: Option<&str>,
+        rules: &[FirewallRule],
+    ) -> Vec<Refusal> {
+        let mut out = Vec::new();
+        match self.storage(storage) {
+            Ok(s) if !s.content().contains(&"images") => out.push(Refusal::new(
+                "storage_pool",
+                format!(
+                    "storage {storage:?} does not hold VM disks (its content is {})",
+                    s.content().join(",")
+                ),
+                format!(
+                    "add images: pvesm set {storage} --content {},images",
+                    s.content().join(",")
+                ),
+            )),
+            Ok(_) => {}
+            Err(e) => out.push(Refusal::new(
+                "storage_pool",
+                e.to_string(),
+                "set storage_pool (or vm_defaults.storage_pool) to a storage of the node; pvesm status lists them",
+            )),
+        }
+        let missing =
+            |i: &&str| !crate::backend::vm::Vms::vm_image_exists(self, i).unwrap_or(false);
+        if let Some(i) = image.filter(missing) {
+            out.push(Refusal::new(
+                "template_image",
+                format!("the image {i} is not on the node"),
+                "give an existing path or volume there, or a URL with template_image_sha256",
+            ));
+        }
+        out.extend(
+            rules
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| rule_refusal(i, r)),
+        );
+        out
+    }
+
     fn storage_refusals(&self, ct: &Container) -> Vec<Refusal> {
         let Some(pool) = &ct.base.storage_pool else {
             return match ct.base.clone_from {

@@ -10,6 +10,7 @@
 //!
 //! Settings that take effect at a start ([`Setting::needs_restart`]) restart a running container.
 
+use super::firewall::Kind;
 use super::pct::{has_pending, props, PctConfig};
 use super::ProxmoxBackend;
 use crate::backend::{
@@ -30,7 +31,7 @@ impl ProxmoxBackend {
         match s {
             Setting::RootfsSize(gb) => out.extend(self.rootfs_diff(id, *gb, &c)),
             Setting::Firewall { enabled, rules } => {
-                out.extend(self.firewall_diff(id, *enabled, rules)?)
+                out.extend(self.firewall_diff(Kind::Ct, id, *enabled, rules)?)
             }
             Setting::Mounts { binds, ids, .. } => out.extend(self.owners_diff(binds, ids)?),
             _ => {}
@@ -48,7 +49,9 @@ impl ProxmoxBackend {
         }
         match s {
             Setting::RootfsSize(gb) => self.grow_rootfs(id, *gb, &c)?,
-            Setting::Firewall { enabled, rules } => self.converge_firewall(id, *enabled, rules)?,
+            Setting::Firewall { enabled, rules } => {
+                self.converge_firewall(Kind::Ct, id, *enabled, rules)?
+            }
             Setting::Mounts { binds, ids, .. } => self.set_owners(binds, ids)?,
             _ => {}
         }

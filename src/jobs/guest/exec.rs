@@ -62,32 +62,83 @@ pub fn for_container(
 ) -> Box<dyn GuestExec> {
     use crate::config::lxc::ExecVia;
     use crate::config::values::IpConfig;
-    use crate::exec::ssh::{SshOptions, Target};
     let address = match (ct.exec_via, ct.network.as_ref().map(|n| n.ip)) {
         (ExecVia::Ssh, Some(IpConfig::Static(c))) => Some(c.addr),
         _ => None,
     };
     match (address, guest_ssh) {
-        (Some(addr), Some(key)) => {
-            let target = Target {
-                user: ct.ssh_user.clone(),
-                host: addr.to_string(),
-                port: 22,
-            };
-            let opts = SshOptions {
-                identity: Some(key.identity.clone()),
-                known_hosts: key.known_hosts.clone(),
-                accept_new_host_keys: false,
-                ..SshOptions::default()
-            };
-            Box::new(ViaSsh {
-                ssh: SshRunner::new(target, opts, runner.dry_run()),
-                counted: runner.clone(),
-            })
-        }
+        (Some(addr), Some(key)) => via_ssh(&ct.ssh_user, addr, key, runner),
         _ => Box::new(ViaHypervisor {
             backend: backend.clone(),
             id: ct.base.id,
         }),
+    }
+}
+
+/// Commands over SSH as `user` to `address`, with Phoenix's guest key and pinned host keys.
+pub fn via_ssh(
+    user: &str,
+    address: std::net::Ipv4Addr,
+    key: &crate::exec::ssh_key::GuestSsh,
+    runner: &Arc<dyn Runner>,
+) -> Box<dyn GuestExec> {
+    Box::new(ssh_session(user, address, key, runner))
+}
+
+/// Commands as root through `sudo -n` in an SSH session of `user` (a VM's cloud-init user, whom
+/// cloud-init lets sudo), with a clean environment plus the command's own.
+pub struct ViaSudo {
+    pub ssh: ViaSsh,
+}
+
+impl GuestExec for ViaSudo {
+    fn exec(&self, cmd: &Cmd) -> Result<Output, BackendError> {
+        let mut argv: Vec<String> = ["sudo", "-n", "env", "-i"].map(String::from).to_vec();
+        argv.extend(crate::backend::guest_env::assignments(&cmd.env));
+        argv.extend(cmd.argv.iter().cloned());
+        self.ssh.exec(&cmd.wrapped(argv))
+    }
+
+    /// Uploaded as the user into `/tmp`, then moved into place as root.
+    fn push(&self, data: &[u8], path: &str, mode: u32) -> Result<(), BackendError> {
+        let tmp = format!("/tmp/phoenix-push-{}", state_machine::now_ms());
+        self.ssh.push(data, &tmp, 0o600)?;
+        let script = r#"mkdir -p "$(dirname "$2")" && install -m "$3" "$1" "$2"; rc=$?; rm -f "$1"; exit $rc"#;
+        let mode = format!("{mode:o}");
+        let out = self.exec(&Cmd::act([
+            "/bin/sh", "-c", script, "sh", &tmp, path, &mode,
+        ]))?;
+        match out.skipped || out.success() {
+            true => Ok(()),
+            false => Err(BackendError::Invalid(format!(
+                "writing {path} as root (sudo): {}",
+                out.tail(3).trim()
+            ))),
+        }
+    }
+}
+
+/// One SSH session as `user` to `address`.
+pub fn ssh_session(
+    user: &str,
+    address: std::net::Ipv4Addr,
+    key: &crate::exec::ssh_key::GuestSsh,
+    runner: &Arc<dyn Runner>,
+) -> ViaSsh {
+    use crate::exec::ssh::{SshOptions, Target};
+    let target = Target {
+        user: user.to_string(),
+        host: address.to_string(),
+        port: 22,
+    };
+    let opts = SshOptions {
+        identity: Some(key.identity.clone()),
+        known_hosts: key.known_hosts.clone(),
+        accept_new_host_keys: false,
+        ..SshOptions::default()
+    };
+    ViaSsh {
+        ssh: SshRunner::new(target, opts, runner.dry_run()),
+        counted: runner.clone(),
     }
 }

@@ -12,8 +12,8 @@
 //! it); the runner says so in the step's output.
 
 use super::scripts::Script;
+use super::InGuest;
 use crate::exec::{Cmd, Output};
-use crate::jobs::lxc::CtCx;
 use crate::jobs::{Attempt, StepError};
 use std::time::Duration;
 
@@ -48,12 +48,12 @@ fn tag(digest: &str) -> String {
 
 /// Runs `script` in the guest once: re-attaching to the instance an earlier attempt started.
 pub fn run(
-    cx: &CtCx,
+    cx: &dyn InGuest,
     at: &mut Attempt<'_>,
     script: &Script,
     digest: &str,
 ) -> Result<(), StepError> {
-    cx.exec.push(RUNNER, RUNNER_PATH, 0o755)?;
+    cx.exec().push(RUNNER, RUNNER_PATH, 0o755)?;
     let token = match pending(at, digest) {
         Some(t) => t,
         None => {
@@ -67,7 +67,7 @@ pub fn run(
             t
         }
     };
-    let out = cx.exec.exec(&command(cx, script, &token, digest))?;
+    let out = cx.exec().exec(&command(cx, script, &token, digest))?;
     if out.skipped {
         return Ok(());
     }
@@ -100,7 +100,7 @@ pub fn run(
             format!(
                 "{} timed out after {}s; its process group in the guest was killed",
                 script.label,
-                cx.step_timeout.as_secs()
+                cx.step_timeout().as_secs()
             ),
             tail,
         )),
@@ -111,9 +111,9 @@ pub fn run(
     }
 }
 
-fn command(cx: &CtCx, script: &Script, token: &str, digest: &str) -> Cmd {
+fn command(cx: &dyn InGuest, script: &Script, token: &str, digest: &str) -> Cmd {
     let dir = format!("{RUNS_DIR}/{}", script.step.replace(':', "_"));
-    let timeout = cx.step_timeout.as_secs().to_string();
+    let timeout = cx.step_timeout().as_secs().to_string();
     let (marker, path) = (script.marker(), script.path());
     let argv = [
         "/bin/sh",
@@ -129,7 +129,7 @@ fn command(cx: &CtCx, script: &Script, token: &str, digest: &str) -> Cmd {
     let mut argv: Vec<String> = argv.into_iter().map(String::from).collect();
     argv.extend(script.args.iter().cloned());
     // The runner may first wait for an earlier instance (with other inputs) to end.
-    let mut cmd = Cmd::act(argv).timeout(cx.step_timeout * 2 + GRACE);
+    let mut cmd = Cmd::act(argv).timeout(cx.step_timeout() * 2 + GRACE);
     cmd.env = script.env.clone();
     cmd
 }

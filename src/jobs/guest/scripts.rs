@@ -18,10 +18,10 @@
 
 use super::run_once;
 use super::upstream::{self, Staged};
+use super::InGuest;
 use crate::config::common::GuestHealthCheck;
-use crate::config::lxc::Container;
+use crate::config::guest::GuestBase;
 use crate::exec::Cmd;
-use crate::jobs::lxc::CtCx;
 use crate::jobs::{Attempt, StepError};
 use serde_json::{Map, Value};
 use std::time::Duration;
@@ -100,16 +100,21 @@ pub struct Script {
 }
 
 impl Script {
+    /// A script of the guest `guest` (a container or a VM, as configured), whose common part
+    /// is `base`.
     pub fn new(
-        ct: &Container,
+        guest: &impl serde::Serialize,
+        base: &GuestBase,
         step: &str,
         label: &str,
         body: Vec<u8>,
         args: Vec<String>,
     ) -> Script {
         let reads = Reads::of(&body);
-        let config = config(ct, &reads);
-        let env = env(ct, step, label, &reads);
+        // Serializing a guest cannot fail: its maps have string keys.
+        let all = serde_json::to_value(guest).unwrap_or(Value::Null);
+        let env = env(&all, base, step, label, &reads);
+        let config = config(all, &reads);
         Script {
             step: step.to_string(),
             label: label.to_string(),
@@ -177,9 +182,7 @@ fn run_file(step: &str, ext: &str) -> String {
 }
 
 /// The guest's config as a script that reads `reads` sees it.
-fn config(ct: &Container, reads: &Reads) -> Value {
-    // Serializing a `Container` cannot fail: its maps have string keys.
-    let all = serde_json::to_value(ct).unwrap_or(Value::Null);
+fn config(all: Value, reads: &Reads) -> Value {
     match reads {
         Reads::All => all,
         Reads::Keys(keys) => {
@@ -201,50 +204,54 @@ fn fixed_env(step: &str, label: &str) -> Vec<(String, String)> {
     ]
 }
 
-/// The fixed environment, and the variables that carry the keys it reads.
-fn env(ct: &Container, step: &str, label: &str, reads: &Reads) -> Vec<(String, String)> {
+/// The fixed environment, and the variables that carry the keys it reads (their values from the
+/// guest's config as serialized, `all`).
+fn env(
+    all: &Value,
+    base: &GuestBase,
+    step: &str,
+    label: &str,
+    reads: &Reads,
+) -> Vec<(String, String)> {
     let mut e = fixed_env(step, label);
     if reads.has("id") {
-        e.push(("PHOENIX_CTID".into(), ct.base.id.to_string()));
-        e.push(("PHOENIX_GUEST_ID".into(), ct.base.id.to_string()));
+        e.push(("PHOENIX_CTID".into(), base.id.to_string()));
+        e.push(("PHOENIX_GUEST_ID".into(), base.id.to_string()));
     }
     if reads.has("name") {
-        e.push(("PHOENIX_GUEST_NAME".into(), ct.base.name.clone()));
+        e.push(("PHOENIX_GUEST_NAME".into(), base.name.clone()));
     }
-    if let Some(url) = ct
-        .bootstrap_ca_url
-        .as_ref()
-        .filter(|_| reads.has("bootstrap_ca_url"))
-    {
-        e.push(("PHOENIX_BOOTSTRAP_CA_URL".into(), url.clone()));
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(String::from);
+    if let Some(url) = text(all.get("bootstrap_ca_url")).filter(|_| reads.has("bootstrap_ca_url")) {
+        e.push(("PHOENIX_BOOTSTRAP_CA_URL".into(), url));
     }
     let nvidia = [
-        ("PHOENIX_NVIDIA_DRIVER_VERSION", &ct.nvidia.driver_version),
-        ("PHOENIX_NVIDIA_REPO_URL", &ct.nvidia.repo_url),
-        ("PHOENIX_NVIDIA_RUNFILE_URL", &ct.nvidia.runfile_url),
+        ("PHOENIX_NVIDIA_DRIVER_VERSION", "driver_version"),
+        ("PHOENIX_NVIDIA_REPO_URL", "repo_url"),
+        ("PHOENIX_NVIDIA_RUNFILE_URL", "runfile_url"),
     ];
-    for (k, v) in nvidia.into_iter().filter(|_| reads.has("nvidia")) {
-        if let Some(v) = v {
-            e.push((k.to_string(), v.clone()));
+    for (k, key) in nvidia.into_iter().filter(|_| reads.has("nvidia")) {
+        if let Some(v) = text(all.get("nvidia").and_then(|n| n.get(key))) {
+            e.push((k.to_string(), v));
         }
     }
     e
 }
 
 /// Whether the guest's marker for `script` holds `digest`.
-pub fn marker_matches(cx: &CtCx, script: &Script, digest: &str) -> Result<bool, StepError> {
-    if cx.backend().state(cx.id())? != Some(crate::backend::RunState::Running) {
+pub fn marker_matches(cx: &dyn InGuest, script: &Script, digest: &str) -> Result<bool, StepError> {
+    if !cx.runs()? {
         return Ok(false);
     }
     let cmd = Cmd::probe(["cat", &script.marker()]).timeout(Duration::from_secs(20));
-    let out = cx.exec.exec(&cmd)?;
+    let out = cx.exec().exec(&cmd)?;
     Ok(out.success() && out.stdout_str().trim() == digest)
 }
 
 /// Pushes the script and the config it reads, and runs it once through the guest's runner. A
 /// redo that re-attaches pushes nothing: the instance may be reading those files.
 pub fn run(
-    cx: &CtCx,
+    cx: &dyn InGuest,
     at: &mut Attempt<'_>,
     script: &Script,
     digest: &str,
@@ -256,34 +263,34 @@ pub fn run(
 }
 
 /// Puts the script in the guest, with the config it reads and what it expects beside it.
-fn push(cx: &CtCx, script: &Script) -> Result<(), StepError> {
+fn push(cx: &dyn InGuest, script: &Script) -> Result<(), StepError> {
     // Serializing a JSON value cannot fail.
     let config = serde_json::to_vec_pretty(&script.config).unwrap_or_default();
-    cx.exec.push(&config, &script.config_path(), 0o600)?;
+    cx.exec().push(&config, &script.config_path(), 0o600)?;
     if !script.staged.is_empty() {
         // systemd empties /tmp early in a boot: stage there once the boot is over.
-        cx.exec
+        cx.exec()
             .exec(&Cmd::probe(["/bin/sh", "-c", BOOT_SETTLED]).timeout(BOOT_WAIT))?;
     }
     for f in &script.staged {
-        cx.exec.push(&f.data, &f.path, f.mode)?;
+        cx.exec().push(&f.data, &f.path, f.mode)?;
     }
-    cx.exec.push(&script.body, &script.path(), 0o700)?;
+    cx.exec().push(&script.body, &script.path(), 0o700)?;
     Ok(())
 }
 
 /// `phoenix adopt`: asks the script's `--check` mode whether its effect is in place (changing
 /// nothing but Phoenix's files under `/var/lib/phoenix`); on yes, leaves the marker a run would
 /// have left, so no later run runs it again for these inputs.
-pub fn confirm(cx: &CtCx, script: &Script, digest: &str) -> Result<bool, StepError> {
-    if cx.backend().state(cx.id())? != Some(crate::backend::RunState::Running) {
+pub fn confirm(cx: &dyn InGuest, script: &Script, digest: &str) -> Result<bool, StepError> {
+    if !cx.runs()? {
         return Err(StepError::new("the guest is not running", ""));
     }
     push(cx, script)?;
     let path = script.path();
     let mut argv = vec![path.as_str(), "--check"];
     argv.extend(script.args.iter().map(String::as_str));
-    let mut cmd = Cmd::probe(argv).timeout(cx.step_timeout);
+    let mut cmd = Cmd::probe(argv).timeout(cx.step_timeout());
     cmd.env = script
         .env
         .iter()
@@ -291,7 +298,7 @@ pub fn confirm(cx: &CtCx, script: &Script, digest: &str) -> Result<bool, StepErr
         .cloned()
         .collect();
     cmd = cmd.env("PHOENIX_MODE", "check");
-    let out = cx.exec.exec(&cmd)?;
+    let out = cx.exec().exec(&cmd)?;
     if !out.success() {
         let said = out.tail(1);
         return Err(StepError::new(
@@ -299,25 +306,30 @@ pub fn confirm(cx: &CtCx, script: &Script, digest: &str) -> Result<bool, StepErr
             out.tail(20),
         ));
     }
-    cx.exec.push(digest.as_bytes(), &script.marker(), 0o600)?;
+    cx.exec().push(digest.as_bytes(), &script.marker(), 0o600)?;
     Ok(true)
 }
 
 /// Whether the step is done: the marker holds `digest` and no instance an earlier attempt
 /// started is still the runner's to settle (in flight, or finished unseen).
-pub fn ran(cx: &CtCx, at: &Attempt<'_>, script: &Script, digest: &str) -> Result<bool, StepError> {
+pub fn ran(
+    cx: &dyn InGuest,
+    at: &Attempt<'_>,
+    script: &Script,
+    digest: &str,
+) -> Result<bool, StepError> {
     Ok(run_once::pending(at, digest).is_none() && marker_matches(cx, script, digest)?)
 }
 
 /// Runs the guest's health check until it passes, `retries` more times at most.
-pub fn health_check(cx: &CtCx, check: &GuestHealthCheck) -> Result<(), StepError> {
+pub fn health_check(cx: &dyn InGuest, check: &GuestHealthCheck) -> Result<(), StepError> {
     let mut last = None;
     for attempt in 0..=check.retries {
         if attempt > 0 {
             std::thread::sleep(Duration::from_secs(u64::from(check.interval_s)));
         }
         let cmd = Cmd::probe(["/bin/sh", "-c", &check.command]).timeout(Duration::from_secs(60));
-        let out = cx.exec.exec(&cmd)?;
+        let out = cx.exec().exec(&cmd)?;
         if out.success() {
             return Ok(());
         }

@@ -3,11 +3,12 @@
 //! a template where the backend has templates. Checks chain every step before them, so they run
 //! again after any change.
 
-use super::{customizing, snapshot, CtCx, Seen};
+use super::{snapshot, CtCx, Seen};
 use crate::backend::Change;
 use crate::config::common::HostCheck;
 use crate::config::validate;
 use crate::exec::Cmd;
+use crate::jobs::guest::script_step::script_step;
 use crate::jobs::guest::scripts::{self, Script};
 use crate::jobs::{Attempt, Lifecycle, Row, StepError, Table, Unbuildable};
 use std::path::Path;
@@ -23,8 +24,8 @@ pub fn steps(t: &mut Table<Lifecycle, CtCx>, cx: &CtCx) -> Result<(), Unbuildabl
         // Upstream passed the CTID as its argument.
         let args = vec![ct.base.id.to_string()];
         let step = "application_script";
-        let script = Script::new(ct, step, step, body, args).upstream(fleet, app);
-        customizing::script_step(t, script, Lifecycle::Completed);
+        let script = Script::new(ct, &ct.base, step, step, body, args).upstream(fleet, app);
+        script_step(t, script, Lifecycle::Completed);
     }
     if let Some(hc) = &ct.health_check {
         let row = Row::new(

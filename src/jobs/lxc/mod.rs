@@ -18,6 +18,7 @@ mod running;
 mod snapshot;
 
 use super::guest::exec::{self, GuestExec};
+use super::guest::InGuest;
 use super::{JobKind, Label, Lifecycle, StepCx, StepError, Table, Unbuildable};
 use crate::backend::{Hypervisor, Live, RunState};
 use crate::config::lxc::Container;
@@ -33,6 +34,8 @@ pub struct CtCx {
     pub ct: Container,
     /// Where its scripts run: through the hypervisor or over SSH.
     pub exec: Box<dyn GuestExec>,
+    /// Through the hypervisor (`pct exec`), whatever `exec` is.
+    pub hypervisor: exec::ViaHypervisor,
     pub step_timeout: Duration,
 }
 
@@ -62,6 +65,24 @@ impl StepCx for CtCx {
     type Seen = Seen;
 }
 
+impl InGuest for CtCx {
+    fn exec(&self) -> &dyn GuestExec {
+        self.exec.as_ref()
+    }
+
+    fn hypervisor(&self) -> &dyn GuestExec {
+        &self.hypervisor
+    }
+
+    fn runs(&self) -> Result<bool, StepError> {
+        Ok(self.backend().state(self.id())? == Some(RunState::Running))
+    }
+
+    fn step_timeout(&self) -> Duration {
+        self.step_timeout
+    }
+}
+
 /// One container's job, ready to converge.
 pub struct ContainerJob {
     label: Label,
@@ -77,6 +98,10 @@ impl ContainerJob {
         step_timeout: Duration,
     ) -> Result<ContainerJob, Unbuildable> {
         let cx = CtCx {
+            hypervisor: exec::ViaHypervisor {
+                backend: session.backend.clone(),
+                id: ct.base.id,
+            },
             exec: exec::for_container(
                 ct,
                 &session.backend,

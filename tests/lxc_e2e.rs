@@ -163,7 +163,7 @@ fn a_failing_feature_blocks_only_its_dependents() {
 
 /// One graph for containers and VMs on a backend that cannot build VMs: the VM is reported on its
 /// own before anything starts, its dependent is blocked, and the rest is built (and planned by a
-/// dry run).
+/// dry run); `--assume-built` then builds the dependent against the VM.
 #[test]
 fn a_vm_is_reported_its_dependents_blocked_and_the_rest_built() {
     let Some(lab) = Lab::new() else { return };
@@ -181,7 +181,7 @@ fn a_vm_is_reported_its_dependents_blocked_and_the_rest_built() {
         stdout.contains(&format!("would run step create of {}", lab.arg(951))),
         "{stdout}"
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("the lxc backend cannot build VMs yet"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the lxc backend cannot build VMs"));
     assert!(lab.containers().is_empty(), "a dry run creates nothing");
 
     let run = lab.run_json(&["--all"]);
@@ -200,9 +200,14 @@ fn a_vm_is_reported_its_dependents_blocked_and_the_rest_built() {
         .error
         .as_deref()
         .unwrap()
-        .contains("the lxc backend cannot build VMs yet"));
+        .contains("the lxc backend cannot build VMs"));
     assert_eq!(run.guest(&lab, 950).blocked_by, Some(lab.arg(1001)));
     assert_eq!(lab.containers(), ["900", "951"]);
+
+    // The VM exists elsewhere: its dependent is built against it.
+    let run = lab.run_json(&["--all", "--assume-built", &lab.arg(1001)]);
+    run.expect(&lab, 0, &[(950, Converged), (951, Unchanged)]);
+    assert_eq!(lab.containers(), ["900", "950", "951"]);
 }
 
 #[test]

@@ -254,6 +254,19 @@ fn vms_build_resume_and_converge_on_a_stand_in_node() {
     };
     assert!(sudo_runs(102) > 0, "1002's features ran over SSH");
     assert_eq!(sudo_runs(101), 0, "1001's ran through the agent");
+    // A feature's output is logged as it comes, before the step ends (nfs_server prints a line,
+    // then sleeps).
+    let log = logs(&lab);
+    let streamed = log
+        .iter()
+        .position(|l| l.contains("phoenix::guest") && l.contains("exporting /srv/share"));
+    let ended = log
+        .iter()
+        .position(|l| l.contains("\"step_succeeded\"") && l.contains("feature:nfs_server"));
+    assert!(
+        streamed.is_some() && streamed < ended,
+        "streamed {streamed:?}, ended {ended:?}"
+    );
     let effects = ssh(&lab, 101, "sudo cat /var/lib/phoenix-test/effects");
     assert_eq!(
         effects.matches("marker").count(),
@@ -337,6 +350,25 @@ fn vms_build_resume_and_converge_on_a_stand_in_node() {
         "{}",
         text(&plan)
     );
+}
+
+/// Phoenix's log lines, oldest first (one file a day).
+fn logs(lab: &Lab) -> Vec<String> {
+    let mut files: Vec<_> = std::fs::read_dir(lab.path("log"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// The VM's current core count (its config's main section).

@@ -1,8 +1,10 @@
 //! What guest steps do inside a guest: how commands reach it ([`exec`]), scripts with their
-//! inputs and checks ([`scripts`]), run once across crashes ([`run_once`]), whether its network answers ([`network`]), and SSH access
-//! ([`ssh_access`]), and what upstream's application scripts expect beside them ([`upstream`]).
+//! inputs and checks ([`scripts`]), run once across crashes ([`run_once`]) and followed as they
+//! run ([`follow`]), whether its network answers ([`network`]), SSH access ([`ssh_access`]), and
+//! what upstream's application scripts expect beside them ([`upstream`]).
 
 pub mod exec;
+pub mod follow;
 pub mod network;
 pub mod run_once;
 pub mod script_step;

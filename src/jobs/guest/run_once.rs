@@ -67,7 +67,9 @@ pub fn run(
             t
         }
     };
-    let out = cx.exec().exec(&command(cx, script, &token, digest))?;
+    let dir = run_dir(script);
+    let runner = command(cx, script, &token, digest);
+    let out = super::follow::exec_following(cx, &runner, &dir, &token, &script.step)?;
     if out.skipped {
         return Ok(());
     }
@@ -111,8 +113,13 @@ pub fn run(
     }
 }
 
+/// Where the runner keeps the step's instance: its lock, status and log.
+fn run_dir(script: &Script) -> String {
+    format!("{RUNS_DIR}/{}", script.step.replace(':', "_"))
+}
+
 fn command(cx: &dyn InGuest, script: &Script, token: &str, digest: &str) -> Cmd {
-    let dir = format!("{RUNS_DIR}/{}", script.step.replace(':', "_"));
+    let dir = run_dir(script);
     let timeout = cx.step_timeout().as_secs().to_string();
     let (marker, path) = (script.marker(), script.path());
     let argv = [

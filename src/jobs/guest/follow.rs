@@ -8,7 +8,6 @@
 use super::InGuest;
 use crate::backend::BackendError;
 use crate::exec::{Cmd, Output};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// `$1` the instance's token, `$2` its directory, `$3` the first byte to read: the log from
@@ -26,27 +25,22 @@ pub fn exec_following(
     token: &str,
     step: &str,
 ) -> Result<Output, BackendError> {
-    let done = AtomicBool::new(false);
     std::thread::scope(|s| {
-        let waiter = s.spawn(|| {
-            let out = cx.exec().exec(runner);
-            done.store(true, Ordering::SeqCst);
-            out
-        });
+        // Finished also when it panics.
+        let waiter = s.spawn(|| cx.exec().exec(runner));
         let mut log = Follower::new(step);
-        while !done.load(Ordering::SeqCst) {
+        while !waiter.is_finished() {
             let next = Instant::now() + EVERY;
-            while !done.load(Ordering::SeqCst) && Instant::now() < next {
+            while !waiter.is_finished() && Instant::now() < next {
                 std::thread::sleep(Duration::from_millis(100));
             }
             log.read(cx, dir, token);
         }
         log.finish();
-        waiter.join().unwrap_or_else(|_| {
-            Err(BackendError::Invalid(format!(
-                "{step}: the thread waiting for the guest's runner panicked"
-            )))
-        })
+        // A panic there goes on here, where the scheduler blames it on this guest.
+        waiter
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
     })
 }
 

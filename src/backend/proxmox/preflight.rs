@@ -70,26 +70,10 @@ impl ProxmoxBackend {
         image: Option<&str>,
         rules: &[FirewallRule],
     ) -> Vec<Refusal> {
-        let mut out = Vec::new();
-        match self.storage(storage) {
-            Ok(s) if !s.content().contains(&"images") => out.push(Refusal::new(
-                "storage_pool",
-                format!(
-                    "storage {storage:?} does not hold VM disks (its content is {})",
-                    s.content().join(",")
-                ),
-                format!(
-                    "add images: pvesm set {storage} --content {},images",
-                    s.content().join(",")
-                ),
-            )),
-            Ok(_) => {}
-            Err(e) => out.push(Refusal::new(
-                "storage_pool",
-                e.to_string(),
-                "set storage_pool (or vm_defaults.storage_pool) to a storage of the node; pvesm status lists them",
-            )),
-        }
+        let mut out: Vec<Refusal> = self
+            .content_refusal(storage, "images", "VM disks")
+            .into_iter()
+            .collect();
         let missing =
             |i: &&str| !crate::backend::vm::Vms::vm_image_exists(self, i).unwrap_or(false);
         if let Some(i) = image.filter(missing) {
@@ -119,25 +103,34 @@ impl ProxmoxBackend {
                 )],
             };
         };
-        match self.storage(pool) {
-            Ok(s) if !s.content().contains(&"rootdir") => vec![Refusal::new(
-                "storage_pool",
-                format!(
-                    "storage {pool:?} does not hold container disks (its content is {})",
-                    s.content().join(",")
-                ),
-                format!(
-                    "add rootdir: pvesm set {pool} --content {},rootdir",
-                    s.content().join(",")
-                ),
-            )],
-            Ok(_) => Vec::new(),
-            Err(e) => vec![Refusal::new(
-                "storage_pool",
-                e.to_string(),
-                "pvesm status lists the node's storages",
-            )],
+        self.content_refusal(pool, "rootdir", "container disks")
+            .into_iter()
+            .collect()
+    }
+
+    /// Why `storage_pool` = `pool` cannot hold `what` (content type `content`), if it cannot: it
+    /// is missing, or its content leaves that type out.
+    fn content_refusal(&self, pool: &str, content: &str, what: &str) -> Option<Refusal> {
+        let s = match self.storage(pool) {
+            Ok(s) => s,
+            Err(e) => {
+                return Some(Refusal::new(
+                    "storage_pool",
+                    e.to_string(),
+                    "pvesm status lists the node's storages",
+                ))
+            }
+        };
+        let has = s.content();
+        if has.contains(&content) {
+            return None;
         }
+        let has = has.join(",");
+        Some(Refusal::new(
+            "storage_pool",
+            format!("storage {pool:?} does not hold {what} (its content is {has})"),
+            format!("add {content}: pvesm set {pool} --content {has},{content}"),
+        ))
     }
 
     fn file_refusals(&self, ct: &Container) -> Vec<Refusal> {
